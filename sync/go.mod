@@ -1,0 +1,3 @@
+module dotmac.dev/field/sync
+
+go 1.26.8
