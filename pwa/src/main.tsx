@@ -1,0 +1,19 @@
+import 'leaflet/dist/leaflet.css';
+import './app.css';
+import { render } from 'preact';
+import { App } from './ui/App';
+import { loadOutbox } from './outbox';
+import { pollSync } from './data';
+import { startWatching } from './geo';
+import { auth } from './api';
+
+render(<App />, document.getElementById('app')!);
+void loadOutbox();
+void pollSync();
+if (auth.get().tokens) startWatching();
+
+if ('serviceWorker' in navigator && location.protocol !== 'file:') {
+  addEventListener('load', () => {
+    navigator.serviceWorker.register('sw.js').catch(() => undefined);
+  });
+}

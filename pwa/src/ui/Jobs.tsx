@@ -1,0 +1,159 @@
+import * as L from 'leaflet';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { ApiError } from '../api';
+import { loadJobs, type Loaded } from '../data';
+import { dayKey, dayLabel, fmtDateTime, fmtTime, label } from '../format';
+import { STATUS_LABEL } from '../statemachine';
+import type { Job } from '../types';
+import { STATUS_COLOR, esc, useLeaflet } from './LeafletMap';
+
+type Filter = 'open' | 'all' | 'done';
+const OPEN = new Set(['draft', 'scheduled', 'dispatched', 'in_progress', 'paused']);
+
+export function Jobs({ mode }: { mode: 'list' | 'map' }) {
+  const [res, setRes] = useState<Loaded<Job[]> | null>(null);
+  const [err, setErr] = useState('');
+  const [loading, setLoading] = useState(true);
+  const [q, setQ] = useState('');
+  const [filter, setFilter] = useState<Filter>('all');
+
+  async function load() {
+    setLoading(true);
+    try {
+      setRes(await loadJobs());
+      setErr('');
+    } catch (e) {
+      setErr((e as ApiError).network ? 'Cannot reach the field agent and no saved job list is on this tablet yet.' : (e as Error).message);
+    } finally {
+      setLoading(false);
+    }
+  }
+  useEffect(() => {
+    void load();
+  }, []);
+
+  const jobs = useMemo(() => {
+    const list = res?.data ?? [];
+    const needle = q.trim().toLowerCase();
+    return list
+      .filter((j) => (filter === 'all' ? true : filter === 'open' ? OPEN.has(j.status) : !OPEN.has(j.status)))
+      .filter((j) => !needle || [j.number, j.title, j.customer?.name, j.site?.address].some((s) => s?.toLowerCase().includes(needle)))
+      .sort((a, b) => (a.scheduled_start || '9').localeCompare(b.scheduled_start || '9'));
+  }, [res, q, filter]);
+
+  return (
+    <section class="page">
+      <div class="page-head">
+        <h1 tabIndex={-1}>{mode === 'map' ? 'Jobs on the map' : 'My jobs'}</h1>
+        <span class="muted">Today and the next 7 days</span>
+        <div class="spacer" />
+        <div class="seg" role="group" aria-label="View">
+          <a href="#/jobs" class={mode === 'list' ? 'seg-on' : ''} aria-current={mode === 'list' ? 'page' : undefined} data-testid="view-list">List</a>
+          <a href="#/map" class={mode === 'map' ? 'seg-on' : ''} aria-current={mode === 'map' ? 'page' : undefined} data-testid="view-map">Map</a>
+        </div>
+        <button class="btn" onClick={load} disabled={loading} data-testid="jobs-refresh">{loading ? 'Loading…' : 'Refresh'}</button>
+      </div>
+      <div class="toolbar">
+        <label class="field inline grow">
+          <span class="sr-only">Search jobs</span>
+          <input type="search" placeholder="Search number, customer, address" value={q} onInput={(e) => setQ((e.target as HTMLInputElement).value)} data-testid="jobs-search" />
+        </label>
+        <div class="seg" role="radiogroup" aria-label="Show">
+          {(['all', 'open', 'done'] as Filter[]).map((f) => (
+            <button role="radio" aria-checked={filter === f} class={filter === f ? 'seg-on' : ''} onClick={() => setFilter(f)} key={f}>
+              {f === 'all' ? 'All' : f === 'open' ? 'Open' : 'Closed'}
+            </button>
+          ))}
+        </div>
+      </div>
+      {res?.fromCache && (
+        <p class="banner banner-warn" role="status">Field agent not reachable: showing the list saved {fmtDateTime(res.cachedAt)}.</p>
+      )}
+      {err && <p class="banner banner-error" role="alert">{err}</p>}
+      {!res && loading && <p class="muted" aria-busy="true">Loading jobs…</p>}
+      {res && mode === 'list' && <JobList jobs={jobs} />}
+      {res && mode === 'map' && <JobsMap jobs={jobs} />}
+    </section>
+  );
+}
+
+function JobList({ jobs }: { jobs: Job[] }) {
+  useEffect(() => {
+    performance.mark('joblist-ready');
+  }, []);
+  const groups = useMemo(() => {
+    const g = new Map<string, Job[]>();
+    for (const j of jobs) {
+      const k = dayKey(j.scheduled_start);
+      if (!g.has(k)) g.set(k, []);
+      g.get(k)!.push(j);
+    }
+    return [...g.entries()];
+  }, [jobs]);
+  if (!jobs.length) return <p class="empty" data-testid="job-list" data-count="0">No jobs in this window.</p>;
+  return (
+    <div class="job-list" data-testid="job-list" data-count={jobs.length}>
+      {groups.map(([k, list]) => (
+        <section key={k} class="day" aria-label={dayLabel(k)}>
+          <h2 class="day-head">{dayLabel(k)} <span class="muted">· {list.length}</span></h2>
+          <ul role="list">
+            {list.map((j) => (
+              <li key={j.id}>
+                <a class={`job-item st-${j.status}`} href={`#/jobs/${j.id}`} data-testid="job-item" data-job-id={j.id} data-status={j.status}>
+                  <span class="job-time">
+                    <strong>{fmtTime(j.scheduled_start)}</strong>
+                    <small>{j.scheduled_end ? '– ' + fmtTime(j.scheduled_end) : ''}</small>
+                  </span>
+                  <span class="job-main">
+                    <span class="job-title"><span class="job-no">{j.number}</span> {j.title}</span>
+                    <span class="job-sub">{j.customer?.name || '—'} · {j.site?.address || j.customer?.address || 'no address'}</span>
+                  </span>
+                  <span class="job-tags">
+                    <span class={`chip chip-${j.status}`}>{STATUS_LABEL[j.status] || j.status}</span>
+                    <small class={`prio prio-${j.priority}`}>{label(j.priority || '')} · {label(j.work_type || '')}</small>
+                  </span>
+                </a>
+              </li>
+            ))}
+          </ul>
+        </section>
+      ))}
+    </div>
+  );
+}
+
+function JobsMap({ jobs }: { jobs: Job[] }) {
+  const { ref, map } = useLeaflet('Map of my jobs');
+  const layer = useRef<L.LayerGroup | null>(null);
+  const located = jobs.filter((j) => j.site?.lat != null && j.site?.lon != null);
+  useEffect(() => {
+    if (!map) return;
+    layer.current?.remove();
+    const g = L.featureGroup();
+    for (const j of located) {
+      const m = L.circleMarker([j.site!.lat!, j.site!.lon!], {
+        radius: 11, color: '#fff', weight: 3, fillColor: STATUS_COLOR[j.status] || '#333', fillOpacity: 1,
+      });
+      m.bindPopup(
+        `<strong>${esc(j.number)}</strong> ${esc(j.title)}<br>${esc(fmtDateTime(j.scheduled_start))}<br>${esc(j.customer?.name)}<br>` +
+          `${esc(j.site?.address)}<br><a class="popup-link" href="#/jobs/${esc(j.id)}">Open job</a>`,
+      );
+      m.bindTooltip(`${j.number} · ${STATUS_LABEL[j.status]}`);
+      g.addLayer(m);
+    }
+    g.addTo(map);
+    layer.current = g;
+    if (located.length) map.fitBounds(g.getBounds().pad(0.2), { maxZoom: 15 });
+  }, [map, jobs]);
+  return (
+    <div class="map-wrap">
+      <div ref={ref} class="map" data-testid="jobs-map" />
+      <div class="legend" aria-label="Legend">
+        {Object.entries(STATUS_COLOR).map(([s, c]) => (
+          <span key={s}><i style={{ background: c }} aria-hidden="true" />{STATUS_LABEL[s as keyof typeof STATUS_LABEL]}</span>
+        ))}
+        <span class="muted">{located.length} of {jobs.length} jobs have a location</span>
+      </div>
+    </div>
+  );
+}
