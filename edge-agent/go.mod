@@ -1,0 +1,3 @@
+module dotmac.dev/field/edge-agent
+
+go 1.26.8

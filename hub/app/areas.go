@@ -1,0 +1,34 @@
+package app
+
+import (
+	"context"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"dotmac.dev/field/hub/web"
+)
+
+// areaBuilders build the feature areas (work orders, inventory, fiber, sync, …) from the wired
+// App. Each area adds one line here; its code lives in its own packages.
+var areaBuilders = []func(ctx context.Context, a *App) (web.Area, error){}
+
+func (a *App) buildAreas(ctx context.Context) ([]web.Area, error) {
+	var out []web.Area
+	for _, b := range areaBuilders {
+		ar, err := b(ctx, a)
+		if err != nil {
+			return nil, err
+		}
+		if ar != nil {
+			out = append(out, ar)
+		}
+	}
+	return out, nil
+}
+
+// natsAuthenticator decides who may connect to the embedded NATS server. nil keeps the default
+// (the hub's own user only) until the sync area installs per-device credentials.
+func (a *App) natsAuthenticator() server.Authentication { return natsAuth }
+
+// natsAuth is set by the sync area (per-device credentials whose permissions the server enforces).
+var natsAuth server.Authentication

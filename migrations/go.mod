@@ -1,0 +1,3 @@
+module dotmac.dev/field/migrations
+
+go 1.26.8
