@@ -324,7 +324,9 @@ type poolCollector struct {
 }
 
 func newPoolCollector(db *postgres.DB) *poolCollector {
-	d := func(name, help string) *prometheus.Desc { return prometheus.NewDesc("dmf_db_pool_"+name, help, nil, nil) }
+	d := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc("dmf_db_pool_"+name, help, nil, nil)
+	}
 	return &poolCollector{db: db, acquired: d("acquired_conns", "Connections in use."), idle: d("idle_conns", "Idle connections."),
 		total: d("total_conns", "Open connections."), max: d("max_conns", "Pool size."),
 		waitSecs: d("acquire_wait_seconds_total", "Time spent waiting for a connection."), acquires: d("acquires_total", "Connections acquired.")}

@@ -359,7 +359,6 @@ func (s *AuthService) audit(ctx context.Context, e hub.AuditEntry) {
 	}
 }
 
-
 // writeAudit inserts an audit row through a pool or a transaction.
 func writeAudit(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row

@@ -21,7 +21,9 @@ type PersonService struct {
 }
 
 // NewPersonService returns the service; auth is told about deactivations so caches drop at once.
-func NewPersonService(db *DB, auth *AuthService) *PersonService { return &PersonService{db: db, auth: auth} }
+func NewPersonService(db *DB, auth *AuthService) *PersonService {
+	return &PersonService{db: db, auth: auth}
+}
 
 const personCols = `p.id, p.first_name, p.last_name, p.display_name, p.email, p.phone, p.status, p.organization_id,
 	coalesce(array(SELECT r.name FROM person_roles pr JOIN roles r ON r.id = pr.role_id WHERE pr.person_id = p.id ORDER BY 1), '{}'),

@@ -102,9 +102,9 @@ type Server struct {
 	Vendor *Router // /vendor
 	Root   *Router // everything else (health, auth pages, static, public links)
 
-	access  map[string]Access
-	metrics *httpMetrics
-	tmpl    *Templates
+	access    map[string]Access
+	metrics   *httpMetrics
+	tmpl      *Templates
 	nav       []NavSection
 	dash      []DashboardSource
 	portalSrc map[hub.Portal][]PortalSource
@@ -177,14 +177,23 @@ func (r *Router) Handle(method, path string, a Access, h ...gin.HandlerFunc) {
 }
 
 // GET, POST, PATCH, PUT and DELETE are shorthands of Handle.
-func (r *Router) GET(p string, a Access, h ...gin.HandlerFunc)    { r.Handle(http.MethodGet, p, a, h...) }
-func (r *Router) POST(p string, a Access, h ...gin.HandlerFunc)   { r.Handle(http.MethodPost, p, a, h...) }
-func (r *Router) PATCH(p string, a Access, h ...gin.HandlerFunc)  { r.Handle(http.MethodPatch, p, a, h...) }
-func (r *Router) PUT(p string, a Access, h ...gin.HandlerFunc)    { r.Handle(http.MethodPut, p, a, h...) }
-func (r *Router) DELETE(p string, a Access, h ...gin.HandlerFunc) { r.Handle(http.MethodDelete, p, a, h...) }
+func (r *Router) GET(p string, a Access, h ...gin.HandlerFunc) { r.Handle(http.MethodGet, p, a, h...) }
+func (r *Router) POST(p string, a Access, h ...gin.HandlerFunc) {
+	r.Handle(http.MethodPost, p, a, h...)
+}
+func (r *Router) PATCH(p string, a Access, h ...gin.HandlerFunc) {
+	r.Handle(http.MethodPatch, p, a, h...)
+}
+func (r *Router) PUT(p string, a Access, h ...gin.HandlerFunc) { r.Handle(http.MethodPut, p, a, h...) }
+func (r *Router) DELETE(p string, a Access, h ...gin.HandlerFunc) {
+	r.Handle(http.MethodDelete, p, a, h...)
+}
 
 // AccessOf returns the declared access of a registered route ("GET /api/v1/auth/me").
-func (s *Server) AccessOf(methodPath string) (Access, bool) { a, ok := s.access[methodPath]; return a, ok }
+func (s *Server) AccessOf(methodPath string) (Access, bool) {
+	a, ok := s.access[methodPath]
+	return a, ok
+}
 
 // RouteTable lists every route with its access, sorted (the README's route table is built from it).
 func (s *Server) RouteTable() []string {

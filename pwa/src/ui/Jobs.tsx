@@ -99,7 +99,7 @@ function JobList({ jobs }: { jobs: Job[] }) {
           <ul role="list">
             {list.map((j) => (
               <li key={j.id}>
-                <a class={`job-item st-${j.status}`} href={`#/jobs/${j.id}`} data-testid="job-item" data-job-id={j.id} data-status={j.status}>
+                <a class={`job-item st-${j.status}`} href={`#/jobs/${j.id}`} data-testid="job-item" data-job-id={j.id} data-status={j.status} data-primary={j.is_primary ? "true" : "false"} data-day={dayKey(j.scheduled_start)}>
                   <span class="job-time">
                     <strong>{fmtTime(j.scheduled_start)}</strong>
                     <small>{j.scheduled_end ? '– ' + fmtTime(j.scheduled_end) : ''}</small>
