@@ -376,3 +376,28 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-t.C:
 	}
 }
+
+// InboxPrefix is the reply-subject prefix a device must connect with
+// (nats.CustomInboxPrefix), so it can be allowed its own replies and nobody
+// else's.
+func InboxPrefix(deviceID string) string { return "_INBOX_" + deviceID }
+
+// DevicePermissions returns the subjects device deviceID of technician techID
+// may publish to and subscribe to, for the server (or the account JWT) to
+// enforce: its upstream subject, its own durable consumer (named deviceID) on
+// its technician's downstream subject, its control subject, and its inbox.
+func DevicePermissions(down, up Config, techID, deviceID string) (publish, subscribe []string) {
+	api := "$JS.API."
+	publish = []string{
+		up.Subject(deviceID),
+		api + "STREAM.INFO." + down.Stream,
+		api + "STREAM.INFO." + up.Stream,
+		api + "CONSUMER.INFO." + down.Stream + "." + deviceID,
+		api + "CONSUMER.CREATE." + down.Stream + "." + deviceID + "." + down.Subject(techID),
+		api + "CONSUMER.DELETE." + down.Stream + "." + deviceID,
+		api + "CONSUMER.MSG.NEXT." + down.Stream + "." + deviceID,
+		"$JS.ACK." + down.Stream + "." + deviceID + ".>",
+	}
+	subscribe = []string{InboxPrefix(deviceID) + ".>", scope.ControlSubject(deviceID)}
+	return publish, subscribe
+}
