@@ -5,12 +5,25 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"dotmac.dev/field/hub/syncsvc"
 	"dotmac.dev/field/hub/web"
 )
 
 // areaBuilders build the feature areas (work orders, inventory, fiber, sync, …) from the wired
 // App. Each area adds one line here; its code lives in its own packages.
-var areaBuilders = []func(ctx context.Context, a *App) (web.Area, error){}
+var areaBuilders = []func(ctx context.Context, a *App) (web.Area, error){
+	func(ctx context.Context, a *App) (web.Area, error) { return syncsvc.Build(ctx, syncConfig(a), a.Go) },
+}
+
+// syncConfig hands the sync area what it needs from the wired App.
+func syncConfig(a *App) syncsvc.Config {
+	cfg := syncsvc.Config{DB: a.DB, NC: a.NC, Logger: a.Logger, Registry: a.Registry, DataDir: a.Config.DataDir,
+		HubURL: a.Config.PublicURL, AgentNATSURL: a.Config.NATSURL}
+	if a.NATS != nil {
+		cfg.NS, cfg.AgentNATSURL = a.NATS.NS, a.NATS.ClientURL()
+	}
+	return cfg
+}
 
 func (a *App) buildAreas(ctx context.Context) ([]web.Area, error) {
 	var out []web.Area
@@ -26,9 +39,9 @@ func (a *App) buildAreas(ctx context.Context) ([]web.Area, error) {
 	return out, nil
 }
 
-// natsAuthenticator decides who may connect to the embedded NATS server. nil keeps the default
-// (the hub's own user only) until the sync area installs per-device credentials.
-func (a *App) natsAuthenticator() server.Authentication { return natsAuth }
+// natsAuthenticator decides who may connect to the embedded NATS server: the hub in-process, and
+// each active device with its own credentials and subject permissions (syncsvc.Authenticator).
+func (a *App) natsAuthenticator() server.Authentication { return natsAuth(a) }
 
 // natsAuth is set by the sync area (per-device credentials whose permissions the server enforces).
-var natsAuth server.Authentication
+var natsAuth = func(a *App) server.Authentication { return syncsvc.NewAuthenticator(a.DB, a.Logger) }
