@@ -30,18 +30,26 @@ const (
 
 // MutationResult is the hub's answer to one uploaded change.
 type MutationResult struct {
-	ChangeID  string          `json:"change_id"`
-	ClientRef string          `json:"client_ref,omitempty"`
-	Entity    string          `json:"entity,omitempty"`
-	EntityID  string          `json:"entity_id,omitempty"`
-	Status    string          `json:"status"`
-	Replayed  bool            `json:"replayed,omitempty"`
-	Reason    string          `json:"reason,omitempty"`
-	Code      string          `json:"code,omitempty"` // error code of a rejection (conflict, invalid, unprocessable, forbidden, not_found)
-	Version   int64           `json:"version,omitempty"`
-	ClockSkew bool            `json:"clock_skew,omitempty"`
-	Result    json.RawMessage `json:"result,omitempty"`
-	Conflicts []string        `json:"conflicts,omitempty"` // ids in the conflict log
+	ChangeID  string            `json:"change_id"`
+	ClientRef string            `json:"client_ref,omitempty"`
+	Entity    string            `json:"entity,omitempty"`
+	EntityID  string            `json:"entity_id,omitempty"`
+	Status    string            `json:"status"`
+	Replayed  bool              `json:"replayed,omitempty"`
+	Reason    string            `json:"reason,omitempty"`
+	Code      string            `json:"code,omitempty"` // error code of a rejection (conflict, invalid, unprocessable, forbidden, not_found)
+	Version   int64             `json:"version,omitempty"`
+	ClockSkew bool              `json:"clock_skew,omitempty"`
+	Result    json.RawMessage   `json:"result,omitempty"`
+	Conflicts []string          `json:"conflicts,omitempty"` // ids in the conflict log
+	Action    string            `json:"action,omitempty"`
+	Fields    map[string]string `json:"fields,omitempty"` // per-field reasons of a rejection
+	conflicts []loggedConflict
+}
+
+type loggedConflict struct {
+	pendingConflict
+	id string
 }
 
 // maxApplyAttempts: a batch that fails this often while the database answers is parked, so one
@@ -197,10 +205,14 @@ func (s *Service) applyUpload(ctx context.Context, dev *applierDevice, msg njs.M
 			}
 		}
 	}
+	// The data the batch changed goes to the technician's feed first, then the results
+	// (PROTOCOL.md §2 and §4), so a device never sees an ack before the data it caused.
+	if err := s.publishResults(ctx, dev, seq, results); err != nil {
+		return err
+	}
 	delete(dev.attempts, seq)
 	dev.cursor = int64(seq)
 	s.metrics.applySeconds.Observe(time.Since(start).Seconds())
-	s.sendControl(dev.ID, Control{Type: ControlResults, Seq: seq, BatchID: b.ID, Results: results})
 	return nil
 }
 
@@ -291,8 +303,12 @@ func (s *Service) applyBatch(ctx context.Context, dev *applierDevice, seq uint64
 					return err
 				}
 				r.res.Conflicts = append(r.res.Conflicts, id)
+				r.res.conflicts = append(r.res.conflicts, loggedConflict{pc, id})
 			}
 			result := r.res.Result
+			if r.res.Status == StatusRejected {
+				result, _ = json.Marshal(map[string]any{"code": r.res.Code, "fields": r.res.Fields})
+			}
 			if len(result) == 0 {
 				result = json.RawMessage(`{}`)
 			}
@@ -338,22 +354,19 @@ func jsonOrNull(v json.RawMessage) any {
 
 // rejection is a permanent refusal of one change.
 func rejection(c change.Change, code, format string, args ...any) MutationResult {
-	return MutationResult{ChangeID: c.ID, ClientRef: c.ClientRef, Entity: c.Entity, EntityID: c.EntityID,
+	return MutationResult{ChangeID: c.ID, ClientRef: c.ClientRef, Entity: c.Entity, EntityID: c.EntityID, Action: c.Action,
 		Status: StatusRejected, Code: code, Reason: fmt.Sprintf(format, args...)}
 }
 
-// permanent reports whether err is the caller's fault (a rejection), not a passing failure.
-func permanent(err error) (code, msg string, ok bool) {
+// rejectErr turns a caller's-fault error into a rejection (ok false: a transient error).
+func rejectErr(c change.Change, err error) (MutationResult, bool) {
 	var he *hub.Error
-	if errors.As(err, &he) && he.Code != hub.EINTERNAL {
-		msg = he.Message
-		if len(he.Fields) > 0 {
-			b, _ := json.Marshal(he.Fields)
-			msg += " " + string(b)
-		}
-		return he.Code, msg, true
+	if err == nil || !errors.As(err, &he) || he.Code == hub.EINTERNAL {
+		return MutationResult{}, false
 	}
-	return "", "", false
+	r := rejection(c, he.Code, "%s", he.Message)
+	r.Fields = he.Fields
+	return r, true
 }
 
 // applyChange applies one device change. A returned error is transient.
@@ -368,7 +381,16 @@ func (s *Service) applyChange(ctx context.Context, dev *applierDevice, c change.
 		dev.ID, c.ClientRef).Scan(&prev.Status, &prev.Reason, &result)
 	if err == nil {
 		prev.ChangeID, prev.ClientRef, prev.Entity, prev.EntityID, prev.Replayed = c.ID, c.ClientRef, c.Entity, c.EntityID, true
+		prev.Action = c.Action
 		prev.Result = result
+		if prev.Status == StatusRejected {
+			var rj struct {
+				Code   string            `json:"code"`
+				Fields map[string]string `json:"fields"`
+			}
+			_ = json.Unmarshal(result, &rj)
+			prev.Code, prev.Fields, prev.Result = rj.Code, rj.Fields, nil
+		}
 		return prev, nil, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
@@ -400,22 +422,30 @@ func (s *Service) applyChange(ctx context.Context, dev *applierDevice, c change.
 		s.Logger.Info("device clock skew", "device_id", dev.ID, "device_time", c.HLC.Time(), "client_ref", c.ClientRef)
 	}
 	actor := Actor{PersonID: dev.TechnicianID, DeviceID: dev.ID}
-	base := MutationResult{ChangeID: c.ID, ClientRef: c.ClientRef, Entity: c.Entity, EntityID: c.EntityID, Status: StatusApplied, ClockSkew: skew}
+	base := MutationResult{ChangeID: c.ID, ClientRef: c.ClientRef, Entity: c.Entity, EntityID: c.EntityID, Action: c.Action,
+		Status: StatusApplied, ClockSkew: skew}
 	switch c.Action {
 	case "transition":
-		var req field.TransitionRequest
+		var req struct {
+			field.TransitionRequest
+			ID string `json:"id"`
+		}
 		if err := strictJSON(c.Data, &req); err != nil {
 			return rejection(c, hub.EINVALID, "transition: %v", err), nil, nil
 		}
-		return s.applyTransition(ctx, c, base, TransitionInput{Actor: actor, WorkOrderID: c.EntityID, Request: req, FormerHolder: !current})
+		return s.applyTransition(ctx, c, base, TransitionInput{Actor: actor, WorkOrderID: c.EntityID, Request: req.TransitionRequest,
+			ID: req.ID, FormerHolder: !current})
 	case "note":
-		var req field.NoteRequest
+		var req struct {
+			field.NoteRequest
+			ID string `json:"id"`
+		}
 		if err := strictJSON(c.Data, &req); err != nil {
 			return rejection(c, hub.EINVALID, "note: %v", err), nil, nil
 		}
-		n, replayed, err := s.Field.AddNote(ctx, NoteInput{Actor: actor, WorkOrderID: c.EntityID, Request: req, FormerHolder: !current})
-		if code, msg, ok := permanent(err); ok {
-			return rejection(c, code, "%s", msg), nil, nil
+		n, replayed, err := s.Field.AddNote(ctx, NoteInput{Actor: actor, WorkOrderID: c.EntityID, Request: req.NoteRequest, ID: req.ID, FormerHolder: !current})
+		if r, ok := rejectErr(c, err); ok {
+			return r, nil, nil
 		} else if err != nil {
 			return MutationResult{}, nil, err
 		}
@@ -432,8 +462,8 @@ func (s *Service) applyChange(ctx context.Context, dev *applierDevice, c change.
 			return rejection(c, hub.EINVALID, "consume: %v", err), nil, nil
 		}
 		out, replayed, err := mc.ConsumeMaterials(ctx, actor, c.EntityID, req)
-		if code, msg, ok := permanent(err); ok {
-			return rejection(c, code, "%s", msg), nil, nil
+		if r, ok := rejectErr(c, err); ok {
+			return r, nil, nil
 		} else if err != nil {
 			return MutationResult{}, nil, err
 		}
@@ -450,31 +480,28 @@ func (s *Service) applyChange(ctx context.Context, dev *applierDevice, c change.
 			return rejection(c, hub.EINVALID, "survey: %v", err), nil, nil
 		}
 		replayed, err := ss.SubmitSurvey(ctx, actor, c.EntityID, req)
-		if code, msg, ok := permanent(err); ok {
-			return rejection(c, code, "%s", msg), nil, nil
+		if r, ok := rejectErr(c, err); ok {
+			return r, nil, nil
 		} else if err != nil {
 			return MutationResult{}, nil, err
 		}
 		base.Replayed = replayed
 		return base, nil, nil
 	case "attachment":
-		// The file itself is uploaded over HTTP before the mutations that need it; this
-		// confirms it arrived.
-		var ref struct {
-			ClientRef string `json:"client_ref"`
+		// The bytes were uploaded first (PUT /api/v1/sync/blobs/{sha256}); this records the
+		// attachment, once, by client_ref.
+		var req attachmentData
+		if err := strictJSON(c.Data, &req); err != nil {
+			return rejection(c, hub.EINVALID, "attachment: %v", err), nil, nil
 		}
-		_ = json.Unmarshal(c.Data, &ref)
-		if ref.ClientRef == "" {
-			ref.ClientRef = c.ClientRef
-		}
-		var id string
-		err := s.DB.Pool.QueryRow(ctx, `SELECT id FROM field_attachments WHERE client_ref::text = $1 AND work_order_id = $2`, ref.ClientRef, c.EntityID).Scan(&id)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return rejection(c, hub.EUNPROCESSABLE, "attachment %s has not been uploaded: POST /api/v1/field/attachments first", ref.ClientRef), nil, nil
+		out, replayed, err := s.addAttachment(ctx, actor, c.EntityID, req)
+		if r, ok := rejectErr(c, err); ok {
+			return r, nil, nil
 		} else if err != nil {
 			return MutationResult{}, nil, err
 		}
-		base.Result, _ = json.Marshal(map[string]string{"id": id})
+		base.Result, _ = json.Marshal(out)
+		base.Replayed = replayed
 		return base, nil, nil
 	case "":
 		return s.applyPatch(ctx, dev, c, base)
@@ -559,8 +586,8 @@ func (s *Service) applyTransition(ctx context.Context, c change.Change, base Mut
 			}
 		}
 	}
-	if code, msg, ok := permanent(err); ok {
-		return rejection(c, code, "%s", msg), nil, nil
+	if r, ok := rejectErr(c, err); ok {
+		return r, nil, nil
 	} else if err != nil {
 		return MutationResult{}, nil, err
 	}
@@ -706,8 +733,8 @@ func (s *Service) applyPatch(ctx context.Context, dev *applierDevice, c change.C
 				c.EntityID, ep, dev.TechnicianID)
 			return err
 		})
-		if code, msg, ok := permanent(err); ok {
-			return rejection(c, code, "%s", msg), nil, nil
+		if r, ok := rejectErr(c, err); ok {
+			return r, nil, nil
 		} else if err != nil {
 			return MutationResult{}, nil, err
 		}

@@ -97,7 +97,7 @@ SELECT w.id, w.id::text, w.version, jsonb_build_object(
 			{Entity: "work_order_assignment", SQL: woScope + `
 SELECT a.work_order_id, a.work_order_id::text || ':' || a.person_id::text, ` + ver("a.assigned_at") + `, jsonb_build_object(
 	'id', a.work_order_id::text || ':' || a.person_id::text, 'work_order_id', a.work_order_id, 'person_id', a.person_id,
-	'name', coalesce(nullif(p.display_name, ''), trim(p.first_name || ' ' || p.last_name)),
+	'person_name', coalesce(nullif(p.display_name, ''), trim(p.first_name || ' ' || p.last_name)),
 	'role', a.role, 'is_primary', a.is_primary, 'assigned_at', a.assigned_at)
   FROM wo JOIN work_order_assignments a ON a.work_order_id = wo.id JOIN people p ON p.id = a.person_id
  WHERE` + idFilter("a.work_order_id::text || ':' || a.person_id::text")},
@@ -124,7 +124,7 @@ SELECT n.work_order_id, n.id::text, 1, jsonb_build_object(
  WHERE` + idFilter("n.id::text")},
 			{Entity: "field_attachment", SQL: woScope + `
 SELECT f.work_order_id, f.id::text, 1, jsonb_build_object(
-	'id', f.id, 'work_order_id', f.work_order_id, 'kind', f.kind, 'file_name', f.file_name, 'mime', f.mime,
+	'id', f.id, 'work_order_id', f.work_order_id, 'kind', f.kind, 'storage_key', f.storage_key, 'file_name', f.file_name, 'mime', f.mime,
 	'size', f.size, 'url', '/api/v1/field/attachments/' || f.id::text || '/content', 'captured_at', f.captured_at,
 	'client_ref', f.client_ref, 'signer_name', f.signer_name, 'lat', f.lat, 'lon', f.lon, 'is_active', f.is_active,
 	'created_at', f.created_at)

@@ -74,7 +74,9 @@ type Enrollment struct {
 	NATSURL        string `json:"nats_url"`
 	NATSUser       string `json:"nats_user"`
 	NATSPassword   string `json:"nats_password"`
-	// The device authenticates sync HTTP calls with HTTP Basic nats_user:nats_password too.
+	// DeviceToken authenticates the device on the hub's sync HTTP endpoints
+	// (Authorization: Bearer <device_token>; HTTP Basic nats_user:nats_password works too).
+	DeviceToken    string `json:"device_token"`
 	InboxPrefix    string `json:"inbox_prefix"`
 	DownStream     string `json:"down_stream"`
 	DownSubject    string `json:"down_subject"`
@@ -252,13 +254,13 @@ func (s *Service) Enroll(ctx context.Context, code, name, ip, agentVersion strin
 			FROM devices d JOIN people p ON p.id = d.technician_id WHERE d.enrollment_code_hash = $1 FOR UPDATE OF d`,
 			hashSecret(code)).Scan(&id, &tech, &status, &expires, &techName)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return hub.Errorf(hub.EUNAUTHORIZED, "this enrollment code is not valid: ask the office for a new one")
+			return hub.Errorf(hub.ENOTFOUND, "this enrollment code is not valid or was already used: ask the office for a new one")
 		}
 		if err != nil {
 			return err
 		}
 		if status != DeviceActive || expires == nil || !expires.After(s.now()) {
-			return hub.Errorf(hub.EUNAUTHORIZED, "this enrollment code has expired: ask the office for a new one")
+			return hub.Errorf(hub.ENOTFOUND, "this enrollment code has expired: ask the office for a new one")
 		}
 		_, err = tx.Exec(ctx, `UPDATE devices SET enrollment_code_hash = NULL, enrollment_expires_at = NULL, secret_hash = $2,
 			enrolled_at = now(), last_seen_at = now(), last_ip = $3, agent_version = $4,
@@ -274,7 +276,7 @@ func (s *Service) Enroll(ctx context.Context, code, name, ip, agentVersion strin
 	down, up := s.downCfg, s.upCfg
 	return &Enrollment{
 		DeviceID: id, TechnicianID: tech, TechnicianName: techName, HubURL: s.HubURL, NATSURL: s.AgentNATSURL,
-		NATSUser: id, NATSPassword: secret, InboxPrefix: jetstream.InboxPrefix(id),
+		NATSUser: id, NATSPassword: secret, DeviceToken: id + "." + secret, InboxPrefix: jetstream.InboxPrefix(id),
 		DownStream: down.Stream, DownSubject: down.Subject(tech), DownDurable: id,
 		UpStream: up.Stream, UpSubject: up.Subject(id), ControlSubject: scope.ControlSubject(id),
 		SchemaVersion: changeSchemaVersion,

@@ -7,10 +7,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -64,7 +64,7 @@ func TestDevices_EnrollPermissionsRevoke(t *testing.T) {
 	if enr.DeviceID != nd.ID || enr.TechnicianID != tech1 || enr.NATSURL == "" || enr.NATSPassword == "" || enr.HubURL == "" {
 		t.Fatalf("enrollment: %+v", enr)
 	}
-	if r := h.env.Do("POST", "/api/v1/devices/enroll", "", map[string]string{"code": nd.EnrollmentCode}); r.Status != 401 {
+	if r := h.env.Do("POST", "/api/v1/devices/enroll", "", map[string]string{"code": nd.EnrollmentCode}); r.Status != 404 {
 		t.Fatalf("code reused: %d", r.Status)
 	}
 	r = h.env.Do("GET", "/api/v1/devices/"+nd.ID, h.admin, nil)
@@ -250,13 +250,19 @@ func TestApplier_OrderIdempotencyConflicts(t *testing.T) {
 
 	// In order: start, a note, pause, resume — one batch; then each is answered.
 	start := d.transition(wo, v, "start", nil)
-	note := d.mutation("note", wo, v, map[string]string{"client_ref": "0195a000-0000-7000-8000-00000000000a", "body": "on site"})
+	note := d.mutation("note", wo, v, map[string]string{"id": "0195a000-0000-7000-8000-0000000000aa", "client_ref": "0195a000-0000-7000-8000-00000000000a", "body": "on site"})
 	pause := d.transition(wo, v, "pause", nil)
 	resume := d.transition(wo, v, "resume", nil)
 	d.upload(start, note, pause, resume)
 	for _, c := range []change.Change{start, note, pause, resume} {
 		if r := d.result(c.ID); r.Status != syncsvc.StatusApplied {
 			t.Fatalf("%s: %+v", c.Action, r)
+		}
+		// The data an upload caused reaches the feed before its result.
+		if c.Action == "note" {
+			if _, ok := d.feed.latest("work_order_note", "0195a000-0000-7000-8000-0000000000aa"); !ok {
+				t.Fatal("the note row did not arrive before its result")
+			}
 		}
 	}
 	if s, _ := h.woStatus(wo); s != "in_progress" {
@@ -460,33 +466,46 @@ func TestBootstrap_SnapshotResumableVerified(t *testing.T) {
 	if len(mm) != 1 || mm[0].Table != "work_order_notes" {
 		t.Fatalf("mismatch: %+v", mm)
 	}
-	br := get(fmt.Sprintf("/api/v1/sync/checksums/work_order_notes?buckets=%d", mm[0].Buckets[0]), nil)
+	post := func(path, body string) *hubtest.Response {
+		req, _ := http.NewRequest("POST", h.env.URL+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+d.enr.DeviceToken)
+		return h.env.Send(http.DefaultClient, req)
+	}
+	br := post("/api/v1/sync/rows", fmt.Sprintf(`{"table":"work_order_notes","buckets":[%d]}`, mm[0].Buckets[0]))
 	var bucket struct {
 		Rows []checksum.Row `json:"rows"`
 	}
 	br.JSON(t, &bucket)
 	fetch, _ := checksum.DiffRows(nil, bucket.Rows)
-	found := false
-	for _, id := range fetch {
-		found = found || id == victim
-	}
-	if !found {
+	if !slices.Contains(fetch, victim) {
 		t.Fatalf("repair rows %v miss %s", fetch, victim)
 	}
 	rr := h.env.Do("POST", "/api/v1/sync/rows", "", nil)
 	if rr.Status != 401 {
 		t.Fatalf("rows without credentials: %d", rr.Status)
 	}
-	req, _ := http.NewRequest("POST", h.env.URL+"/api/v1/sync/rows", strings.NewReader(`{"entity":"work_order_note","ids":["`+victim+`"]}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.SetBasicAuth(d.enr.NATSUser, d.enr.NATSPassword)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	if fr := post("/api/v1/sync/fetch", `{"table":"work_order_notes","ids":["`+victim+`"]}`); !strings.Contains(string(fr.Body), victim) {
+		t.Fatalf("fetch: %d %s", fr.Status, fr.Body)
 	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if !strings.Contains(string(body), victim) {
-		t.Fatalf("rows: %s", body)
+	// The paged snapshot of PROTOCOL.md §5: same cursor on every page, checksums on the last.
+	var pages []syncsvc.SnapshotPage
+	token := ""
+	for {
+		pr := get("/api/v1/sync/snapshot?page="+token, nil)
+		var p syncsvc.SnapshotPage
+		pr.JSON(t, &p)
+		pages = append(pages, p)
+		if p.Next == "" {
+			break
+		}
+		token = p.Next
+	}
+	total := 0
+	for _, p := range pages {
+		total += len(p.Changes)
+	}
+	if total != snap.Rows || len(pages[len(pages)-1].Checksums) == 0 {
+		t.Fatalf("paged snapshot: %d rows in %d pages", total, len(pages))
 	}
 }

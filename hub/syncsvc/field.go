@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,6 +26,8 @@ type TransitionInput struct {
 	Actor       Actor
 	WorkOrderID string
 	Request     field.TransitionRequest
+	// ID is the id the device gave the event row; reused when it is a fresh UUID.
+	ID string
 	// AssumeFrom, when set, judges the event from this status instead of the job's current one:
 	// a field fact made offline stands even though the office changed the status meanwhile
 	// (the applier opens a conflict for review).
@@ -49,6 +52,7 @@ type NoteInput struct {
 	Actor        Actor
 	WorkOrderID  string
 	Request      field.NoteRequest
+	ID           string // the id the device gave the note; reused when it is a fresh UUID
 	FormerHolder bool
 }
 
@@ -154,7 +158,7 @@ func (f *FieldStore) Transition(ctx context.Context, in TransitionInput) (*Trans
 		if oc.Repeat {
 			to = status
 		}
-		res := TransitionOutcome{EventID: postgres.NewID(), ClockSkew: skew, FromStatus: status, ToStatus: to}
+		res := TransitionOutcome{EventID: freshID(ctx, tx, "work_order_events", in.ID), ClockSkew: skew, FromStatus: status, ToStatus: to}
 		result, _ := json.Marshal(res)
 		var dev *string
 		if in.Actor.DeviceID != "" {
@@ -265,7 +269,7 @@ func (f *FieldStore) AddNote(ctx context.Context, in NoteInput) (*field.Note, bo
 		if in.Actor.DeviceID != "" {
 			dev = &in.Actor.DeviceID
 		}
-		n.ID = postgres.NewID()
+		n.ID = freshID(ctx, tx, "work_order_notes", in.ID)
 		if err := tx.QueryRow(ctx, `INSERT INTO work_order_notes (id, work_order_id, author_id, body, client_ref, device_id)
 			VALUES ($1, $2, $3, $4, $5, $6) RETURNING body, author_id::text, is_internal, client_ref::text, created_at`,
 			n.ID, in.WorkOrderID, in.Actor.PersonID, in.Request.Body, in.Request.ClientRef, dev).
@@ -281,4 +285,17 @@ func (f *FieldStore) AddNote(ctx context.Context, in NoteInput) (*field.Note, bo
 		return nil, false, err
 	}
 	return &n, replayed, nil
+}
+
+// freshID returns the device's id for a new row when it is a UUID not yet used in table, so the
+// replica and the hub name the row alike; otherwise a new one.
+func freshID(ctx context.Context, tx pgx.Tx, table, id string) string {
+	if id == "" || !field.IsUUID(id) {
+		return postgres.NewID()
+	}
+	var taken bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+table+` WHERE id = $1)`, id).Scan(&taken); err != nil || taken {
+		return postgres.NewID()
+	}
+	return strings.ToLower(id)
 }

@@ -106,6 +106,7 @@ type device struct {
 	mu     sync.Mutex
 	ctl    []syncsvc.Control
 	closed chan struct{}
+	feed   *feed
 }
 
 func (h *harness) enroll(tech, name string) *device {
@@ -167,6 +168,9 @@ type feed struct {
 
 func (d *device) consume() *feed {
 	d.h.t.Helper()
+	if d.feed != nil {
+		return d.feed
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	down, err := jetstream.Bind(ctx, d.js, fastCfg(jetstream.Down()))
 	if err != nil {
@@ -184,6 +188,7 @@ func (d *device) consume() *feed {
 			})
 	}()
 	d.h.t.Cleanup(func() { cancel(); <-f.done })
+	d.feed = f
 	return f
 }
 
@@ -234,19 +239,36 @@ func (d *device) transition(woID string, base int64, event string, extra map[str
 	return d.mutation("transition", woID, base, body)
 }
 
-// result waits for the hub's answer to a change on the control subject.
+// result waits for the hub's answer to a change: an upload_result on the technician's feed.
 func (d *device) result(changeID string) syncsvc.MutationResult {
 	d.h.t.Helper()
+	f := d.consume()
 	var out syncsvc.MutationResult
 	hubtest.CheckFor(d.h.t, 15*time.Second, 20*time.Millisecond, func() error {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		for _, c := range d.ctl {
-			for _, r := range c.Results {
-				if r.ChangeID == changeID {
-					out = r
-					return nil
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for _, b := range f.batches {
+			for _, c := range b.Changes {
+				if c.Entity != "upload_result" {
+					continue
 				}
+				var ur syncsvc.UploadResult
+				json.Unmarshal(c.Data, &ur)
+				if ur.ChangeID != changeID || ur.DeviceID != d.enr.DeviceID {
+					continue
+				}
+				out = syncsvc.MutationResult{ChangeID: ur.ChangeID, ClientRef: ur.ClientRef, EntityID: ur.EntityID, Status: ur.Status,
+					Replayed: ur.Status == "replayed", Result: ur.Result, Action: ur.Action}
+				if ur.Error != nil {
+					out.Reason, out.Code, out.Fields = ur.Error.Message, ur.Error.Code, ur.Error.Fields
+				}
+				for _, c := range ur.Conflicts {
+					out.Conflicts = append(out.Conflicts, c.ID)
+				}
+				if len(ur.Conflicts) > 0 && ur.Status == "applied" {
+					out.Status = syncsvc.StatusConflict
+				}
+				return nil
 			}
 		}
 		return fmt.Errorf("no result for %s yet", changeID)

@@ -65,8 +65,12 @@ func (a *Area) Routes(s *web.Server) {
 	api.GET("/sync/bootstrap", web.Public, a.device(a.handleBootstrap))
 	api.GET("/sync/bootstrap/:id", web.Public, a.device(a.handleBootstrapFile))
 	api.GET("/sync/checksums", web.Public, a.device(a.handleChecksums))
-	api.GET("/sync/checksums/:table", web.Public, a.device(a.handleChecksumRows))
-	api.POST("/sync/rows", web.Public, a.device(a.handleRows))
+	api.GET("/sync/snapshot", web.Public, a.device(a.handleSnapshotPage))
+	api.POST("/sync/rows", web.Public, a.device(a.handleChecksumRows))
+	api.POST("/sync/fetch", web.Public, a.device(a.handleFetch))
+	api.PUT("/sync/blobs/:sha256", web.Public, a.device(a.handleBlobPut))
+	api.Handle(http.MethodHead, "/sync/blobs/:sha256", web.Public, a.device(a.handleBlobGet))
+	api.GET("/sync/blobs/:sha256", web.Public, a.device(a.handleBlobGet))
 	api.GET("/sync/mutations", web.Public, a.device(a.handleMutations))
 
 	s.AddPages(templates, "templates")
@@ -141,13 +145,15 @@ func (a *Area) handleEnroll(c *gin.Context) {
 	var in struct {
 		Code         string `json:"code"`
 		Name         string `json:"name"`
+		Platform     string `json:"platform"`
 		AgentVersion string `json:"agent_version"`
 	}
 	if err := web.BindJSON(c, &in); err != nil {
 		web.Error(c, err)
 		return
 	}
-	e, err := a.Svc.Enroll(c.Request.Context(), in.Code, in.Name, c.ClientIP(), in.AgentVersion)
+	ver := strings.TrimSpace(in.AgentVersion + " " + in.Platform)
+	e, err := a.Svc.Enroll(c.Request.Context(), in.Code, in.Name, c.ClientIP(), ver)
 	if err != nil {
 		web.Error(c, err)
 		return
@@ -257,9 +263,14 @@ func (a *Area) handleRejectionIndex(c *gin.Context) {
 func (a *Area) device(h func(c *gin.Context, d *deviceAuth)) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id, secret, ok := c.Request.BasicAuth()
+		if !ok { // Authorization: Bearer <device_id>.<secret> (the device_token of enrollment)
+			if tok, found := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer "); found {
+				id, secret, ok = strings.Cut(strings.TrimSpace(tok), ".")
+			}
+		}
 		if !ok {
 			c.Header("WWW-Authenticate", `Basic realm="dmf-device"`)
-			web.Error(c, hub.Errorf(hub.EUNAUTHORIZED, "device credentials are required (HTTP Basic: device id and secret)"))
+			web.Error(c, hub.Errorf(hub.EUNAUTHORIZED, "device credentials are required (Authorization: Bearer <device_token>)"))
 			return
 		}
 		d, err := a.Svc.authenticateDevice(c.Request.Context(), id, secret)
@@ -326,33 +337,39 @@ func (a *Area) handleChecksums(c *gin.Context, d *deviceAuth) {
 	c.JSON(http.StatusOK, gin.H{"cursor": cursor, "tables": tables})
 }
 
+// handleChecksumRows answers POST /api/v1/sync/rows {"table","buckets":[…]} with the (id,
+// version) rows of those buckets, for the device to diff and repair only what differs.
 func (a *Area) handleChecksumRows(c *gin.Context, d *deviceAuth) {
-	var buckets []int
-	for _, p := range strings.Split(c.Query("buckets"), ",") {
-		if p = strings.TrimSpace(p); p == "" {
-			continue
-		}
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 0 || n > 63 {
-			web.Error(c, hub.Invalid(map[string]string{"buckets": "a comma-separated list of bucket numbers 0–63"}))
+	var in struct {
+		Table   string `json:"table"`
+		Buckets []int  `json:"buckets"`
+	}
+	if err := web.BindJSON(c, &in); err != nil {
+		web.Error(c, err)
+		return
+	}
+	for _, b := range in.Buckets {
+		if b < 0 || b > 63 {
+			web.Error(c, hub.Invalid(map[string]string{"buckets": "bucket numbers are 0–63"}))
 			return
 		}
-		buckets = append(buckets, n)
 	}
-	if len(buckets) == 0 {
+	if len(in.Buckets) == 0 {
 		web.Error(c, hub.Invalid(map[string]string{"buckets": "name the buckets that differ"}))
 		return
 	}
-	rows, err := a.Svc.ChecksumRows(c.Request.Context(), d.TechnicianID, c.Param("table"), buckets)
+	rows, err := a.Svc.ChecksumRows(c.Request.Context(), d.TechnicianID, in.Table, in.Buckets)
 	if err != nil {
 		web.Error(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"table": c.Param("table"), "buckets": buckets, "rows": rows})
+	c.JSON(http.StatusOK, gin.H{"table": in.Table, "rows": rows})
 }
 
-func (a *Area) handleRows(c *gin.Context, d *deviceAuth) {
+// handleFetch answers POST /api/v1/sync/fetch {"table","ids":[…]} with current downstream upserts.
+func (a *Area) handleFetch(c *gin.Context, d *deviceAuth) {
 	var in struct {
+		Table  string   `json:"table"`
 		Entity string   `json:"entity"`
 		IDs    []string `json:"ids"`
 	}
@@ -360,12 +377,27 @@ func (a *Area) handleRows(c *gin.Context, d *deviceAuth) {
 		web.Error(c, err)
 		return
 	}
-	ch, err := a.Svc.Rows(c.Request.Context(), d.TechnicianID, in.Entity, in.IDs)
+	entity := in.Entity
+	if entity == "" {
+		entity = a.Svc.entityOfTable(in.Table)
+	}
+	ch, err := a.Svc.Rows(c.Request.Context(), d.TechnicianID, entity, in.IDs)
 	if err != nil {
 		web.Error(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"changes": ch})
+}
+
+// handleSnapshotPage answers GET /api/v1/sync/snapshot?page=<token> (PROTOCOL.md §5): pages of
+// downstream upserts read from one snapshot, the same cursor on every page, checksums on the last.
+func (a *Area) handleSnapshotPage(c *gin.Context, d *deviceAuth) {
+	p, err := a.Svc.SnapshotPage(c.Request.Context(), d.TechnicianID, c.Query("page"), 0)
+	if err != nil {
+		web.Error(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, p)
 }
 
 // handleMutations lists the outcomes of the device's mutations after an upload sequence, for a

@@ -75,6 +75,7 @@ type Service struct {
 	Bindings     []Binding
 	Clock        *hlc.Clock
 	snapDir      string
+	dataDir      string
 
 	downCfg, upCfg jetstream.Config
 	js             njs.JetStream
@@ -125,6 +126,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.DataDir != "" {
 		s.snapDir = filepath.Join(cfg.DataDir, "sync")
+		s.dataDir = cfg.DataDir
 	}
 	s.Bindings = cfg.Bindings
 	if s.Bindings == nil {
