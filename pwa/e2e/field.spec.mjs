@@ -36,6 +36,13 @@ async function pageApi(path) {
   }, path);
 }
 
+async function listComplete() {
+  await page.waitForFunction(() => {
+    const l = document.querySelector('[data-testid="job-list"]');
+    return l && l.getAttribute('data-rendered') === l.getAttribute('data-count');
+  }, null, { timeout: 20000 });
+}
+
 async function waitIdle() {
   await page.waitForSelector('[data-testid="exec-bar"][data-busy="false"]', { timeout: 20000 });
 }
@@ -64,6 +71,7 @@ describe('technician PWA', { concurrency: false }, () => {
     await shot('01-login');
     await page.click('[data-testid="login-submit"]');
     await page.waitForSelector('[data-testid="job-list"]', { timeout: 20000 });
+    await listComplete();
   });
 
   test("the day's jobs are listed", async () => {
@@ -81,6 +89,7 @@ describe('technician PWA', { concurrency: false }, () => {
     await shot('03-jobs-map');
     await page.click('[data-testid="view-list"]');
     await page.waitForSelector('[data-testid="job-list"]');
+    await listComplete();
     assert.ok(todays > 0 || process.env.E2E_JOB_ID, 'no job scheduled today');
   });
 

@@ -44,7 +44,17 @@ export async function fetchJobs(): Promise<Job[]> {
   return out;
 }
 
-export const loadJobs = () => cached('jobs', fetchJobs);
+let prefetched: Promise<Loaded<Job[]>> | null = null;
+/** prefetchJobs starts loading the list before the first render (app start on the jobs screen). */
+export function prefetchJobs() {
+  prefetched = cached('jobs', fetchJobs);
+  prefetched.catch(() => undefined);
+}
+export const loadJobs = () => {
+  const p = prefetched;
+  prefetched = null;
+  return p ?? cached('jobs', fetchJobs);
+};
 export const loadJob = (id: string) => cached('job:' + id, () => api<Job>('field/jobs/' + encodeURIComponent(id)));
 
 /** rememberJob updates the cached copy of a job (after a write the agent answered). */

@@ -26,8 +26,8 @@ export function gateFor(job: Job, local: OutboxEntry[], reason: string): Gate {
   const photos = (job.attachments ?? []).filter((a) => a.kind === 'photo').length + mine.filter((e) => e.meta?.kind === 'photo').length;
   const signatures = (job.attachments ?? []).filter((a) => a.kind === 'signature').length + mine.filter((e) => e.meta?.kind === 'signature').length;
   const missing: string[] = [];
-  if (photos < 1) missing.push('at least one photo');
-  if (signatures < 1 && !reason.trim()) missing.push('a signature or the reason there is none');
+  if (photos < 1) missing.push('a photo');
+  if (signatures < 1 && !reason.trim()) missing.push('a signature (or why none)');
   return { photos, signatures, reason, ok: missing.length === 0, missing };
 }
 
@@ -288,13 +288,33 @@ function ExecBar({ job, allowed, gate, busy, onFire }: {
   job: Job; allowed: EventName[]; gate: Gate; busy: boolean; onFire: (e: EventName) => void;
 }) {
   const closed = job.status === 'completed' || job.status === 'canceled';
+  if (closed) {
+    const last = [...(job.events ?? [])].reverse().find((e) => e.to_status === job.status);
+    const reason = (last?.payload?.reason as string) || '';
+    return (
+      <div class={`closed-banner st-${job.status}`} data-testid="exec-bar" data-busy={busy ? 'true' : 'false'} role="status">
+        <span>
+          {job.status === 'completed' ? '✓ Job completed' : 'Job closed: unable to complete'}
+          {job.completed_at || last?.occurred_at ? ` · ${fmtDateTime(job.completed_at || last?.occurred_at)}` : ''}
+          {reason ? ` · ${label(reason)}` : ''}
+        </span>
+        <span class="muted">No further status changes from the tablet.</span>
+      </div>
+    );
+  }
+  const primary = job.crew?.find((c) => c.is_primary);
   return (
+    <>
+    {!job.is_primary && (
+      <p class="banner banner-warn" role="note" data-testid="crew-note">
+        You are crew on this job: only the primary technician{primary ? ` (${primary.name})` : ''} can change its status. You can still add notes, photos and materials.
+      </p>
+    )}
     <div class="exec" role="group" aria-label="Job status actions" data-testid="exec-bar" data-busy={busy ? 'true' : 'false'}>
       {EVENT_ORDER.map((ev) => {
         let why = busy ? 'Saving the last action…' : whyDisabled(job, ev, allowed);
         if (!why && ev === 'complete' && !gate.ok) why = 'Needs ' + gate.missing.join(' and ');
         const enabled = !why;
-        if (closed && !enabled && ev !== 'complete') return null; // keep closed jobs calm
         const descId = `why-${ev}`;
         return (
           <button key={ev} class={`btn exec-btn exec-${ev}${enabled ? ' exec-on' : ''}`} disabled={!enabled}
@@ -305,6 +325,7 @@ function ExecBar({ job, allowed, gate, busy, onFire }: {
         );
       })}
     </div>
+    </>
   );
 }
 

@@ -28,7 +28,7 @@ export function ServerThumb({ a }: { a: Attachment }) {
   const url = useAttachmentUrl(a);
   return (
     <figure class="thumb" data-testid="attachment" data-kind={a.kind}>
-      {url ? <img src={url} alt={`${label(a.kind)} ${a.file_name}`} loading="lazy" /> : <div class="thumb-ph" aria-hidden="true">{a.kind === 'document' ? '📄' : '🖼'}</div>}
+      {url ? <img src={url} alt={`${label(a.kind)} ${a.file_name}`} loading="lazy" /> : <div class="thumb-ph" aria-hidden="true">{a.kind === 'document' ? 'PDF' : '…'}</div>}
       <figcaption>
         <span><strong>{label(a.kind)}</strong>{a.signer_name ? ` · ${a.signer_name}` : ''}</span>
         <small>{fmtDateTime(a.captured_at)} · {bytes(a.size || 0)}</small>
