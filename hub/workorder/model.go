@@ -150,24 +150,24 @@ type CustomerFilter struct {
 
 // Technician is a person with a technician profile; ID is the person id.
 type Technician struct {
-	ID          string       `json:"id"`
-	FirstName   string       `json:"first_name"`
-	LastName    string       `json:"last_name"`
-	Name        string       `json:"name"`
-	Email       string       `json:"email"`
-	Phone       string       `json:"phone"`
-	Title       string       `json:"title"`
-	Region      string       `json:"region"`
-	IsActive    bool         `json:"is_active"`
-	Status      string       `json:"status"`
-	HomeLat     *float64     `json:"home_lat"`
-	HomeLon     *float64     `json:"home_lon"`
-	Skills      []TechSkill  `json:"skills"`
-	Shifts      []Shift      `json:"shifts,omitempty"`
-	Blocks      []Block      `json:"availability,omitempty"`
-	OpenJobs    int          `json:"open_jobs"`
-	CreatedAt   time.Time    `json:"created_at"`
-	UpdatedAt   time.Time    `json:"updated_at"`
+	ID        string      `json:"id"`
+	FirstName string      `json:"first_name"`
+	LastName  string      `json:"last_name"`
+	Name      string      `json:"name"`
+	Email     string      `json:"email"`
+	Phone     string      `json:"phone"`
+	Title     string      `json:"title"`
+	Region    string      `json:"region"`
+	IsActive  bool        `json:"is_active"`
+	Status    string      `json:"status"`
+	HomeLat   *float64    `json:"home_lat"`
+	HomeLon   *float64    `json:"home_lon"`
+	Skills    []TechSkill `json:"skills"`
+	Shifts    []Shift     `json:"shifts,omitempty"`
+	Blocks    []Block     `json:"availability,omitempty"`
+	OpenJobs  int         `json:"open_jobs"`
+	CreatedAt time.Time   `json:"created_at"`
+	UpdatedAt time.Time   `json:"updated_at"`
 }
 
 // TechnicianCreate is POST /api/v1/technicians.

@@ -65,7 +65,11 @@ var (
 )
 
 // RegisterMaterialsSource lets the inventory area fill field jobs' materials.
-func RegisterMaterialsSource(fn MaterialsSource) { sourcesMu.Lock(); materials = fn; sourcesMu.Unlock() }
+func RegisterMaterialsSource(fn MaterialsSource) {
+	sourcesMu.Lock()
+	materials = fn
+	sourcesMu.Unlock()
+}
 
 // RegisterSurveySource lets the survey area fill field jobs' surveys.
 func RegisterSurveySource(fn SurveySource) { sourcesMu.Lock(); surveys = fn; sourcesMu.Unlock() }
