@@ -129,6 +129,37 @@ describe('technician PWA', { concurrency: false }, () => {
     assert.ok(await page.locator('[data-testid="exec-complete"]').isDisabled(), 'Complete enabled without evidence');
   });
 
+  test('add a note (a double tap sends once)', async () => {
+    await page.click('[data-testid="tab-notes"]');
+    const text = 'e2e note ' + Date.now();
+    await page.fill('[data-testid="note-body"]', text);
+    await page.dblclick('[data-testid="note-submit"]');
+    await page.waitForSelector(`[data-testid="note"]:has-text("${text}")`, { timeout: 20000 });
+    const r = await pageApi(`/api/v1/field/jobs/${jobId}`);
+    assert.equal((r.body.notes || []).filter((n) => n.body === text).length, 1, 'note saved once');
+  });
+
+  test('record material usage', async () => {
+    await page.click('[data-testid="tab-materials"]');
+    const rows = page.locator('[data-testid="material-row"]');
+    if (!(await rows.count())) {
+      console.log('# job has no materials: usage not recorded');
+      return;
+    }
+    const before = await pageApi(`/api/v1/field/jobs/${jobId}`);
+    const used0 = before.body.materials[0].quantity_used;
+    await page.locator('[data-testid="material-qty"]').first().fill('1');
+    await page.click('[data-testid="materials-submit"]');
+    await page.waitForFunction(() => !document.querySelector('[data-testid="materials-submit"]')?.textContent?.includes('Saving'));
+    let used = used0;
+    for (let i = 0; i < 40 && used === used0; i++) {
+      await page.waitForTimeout(250);
+      used = (await pageApi(`/api/v1/field/jobs/${jobId}`)).body.materials.find((m) => m.id === before.body.materials[0].id).quantity_used;
+    }
+    assert.equal(used, used0 + 1);
+    await shot('05a-materials');
+  });
+
   test('a wrong file is refused with a message', async () => {
     await page.click('[data-testid="tab-completion"]');
     await page.setInputFiles('[data-testid="photo-input"]', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not a photo') });

@@ -159,13 +159,13 @@ function JobsMap({ jobs }: { jobs: Job[] }) {
     const g = L.featureGroup();
     for (const j of located) {
       const m = L.circleMarker([j.site!.lat!, j.site!.lon!], {
-        radius: 11, color: '#fff', weight: 3, fillColor: STATUS_COLOR[j.status] || '#333', fillOpacity: 1,
+        radius: 13, color: '#fff', weight: 3, fillColor: STATUS_COLOR[j.status] || '#333', fillOpacity: 1,
       });
       m.bindPopup(
         `<strong>${esc(j.number)}</strong> ${esc(j.title)}<br>${esc(fmtDateTime(j.scheduled_start))}<br>${esc(j.customer?.name)}<br>` +
           `${esc(j.site?.address)}<br><a class="popup-link" href="#/jobs/${esc(j.id)}">Open job</a>`,
       );
-      m.bindTooltip(`${j.number} · ${STATUS_LABEL[j.status]}`);
+      m.bindTooltip(`${j.number} · ${STATUS_LABEL[j.status]}`, { permanent: located.length <= 40, direction: 'right', offset: [12, 0], className: 'job-tip' });
       g.addLayer(m);
     }
     g.addTo(map);
