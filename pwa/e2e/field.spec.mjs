@@ -228,10 +228,9 @@ describe('technician PWA', { concurrency: false }, () => {
     await page.waitForSelector('[data-testid="site-map"]');
     await page.waitForTimeout(800);
     await shot('08-site-map');
-    const closure = page.locator('[data-testid="site-map"] .mk-circle').first();
+    const closure = page.locator('[data-testid="closure-link"]').first();
     if (await closure.count()) {
       await closure.click();
-      await page.click('[data-testid="open-closure"]');
       await page.waitForSelector('[data-testid="closure-view"]');
       await shot('09-closure');
     } else console.log('# no splice closure near the site: closure screen not shot');
