@@ -403,18 +403,34 @@ func (s *Service) applyChange(ctx context.Context, dev *applierDevice, c change.
 	if c.Family != "" && c.Family != fam.Name {
 		return rejection(c, hub.EINVALID, "entity %s is in family %s, not %s", c.Entity, fam.Name, c.Family), nil, nil
 	}
-	if c.Entity != "work_order" {
+	if c.Op != change.OpUpsert {
+		return rejection(c, hub.EINVALID, "a device cannot %s a %s", c.Op, c.Entity), nil, nil
+	}
+	woID := c.EntityID
+	switch {
+	case c.Entity == "site" && c.Action == "":
+		// A site patch: in scope through one of the technician's work orders at that site.
+		if !validUUID(c.EntityID) {
+			return rejection(c, hub.ENOTFOUND, "site %s is not in this device's scope", c.EntityID), nil, nil
+		}
+		if err := s.DB.Pool.QueryRow(ctx, `SELECT coalesce((SELECT w.id::text FROM work_orders w WHERE w.site_id = $1
+			AND (w.assigned_to = $2 OR EXISTS (SELECT 1 FROM work_order_assignments a WHERE a.work_order_id = w.id AND a.person_id = $2)
+			     OR EXISTS (SELECT 1 FROM sync_scope l WHERE l.technician_id = $2 AND l.entity = 'work_order' AND l.entity_id = w.id::text))
+			ORDER BY w.updated_at DESC LIMIT 1), '')`, c.EntityID, dev.TechnicianID).Scan(&woID); err != nil {
+			return MutationResult{}, nil, err
+		}
+		if woID == "" {
+			return rejection(c, hub.ENOTFOUND, "site %s is not in this device's scope", c.EntityID), nil, nil
+		}
+	case c.Entity != "work_order":
 		return rejection(c, hub.EINVALID, "changes to %s are sent as actions on their work order", c.Entity), nil, nil
 	}
-	if c.Op != change.OpUpsert {
-		return rejection(c, hub.EINVALID, "a device cannot %s a work order", c.Op), nil, nil
-	}
-	held, current, err := s.held(ctx, dev.TechnicianID, c.EntityID)
+	held, current, err := s.held(ctx, dev.TechnicianID, woID)
 	if err != nil {
 		return MutationResult{}, nil, err
 	}
 	if !held {
-		return rejection(c, hub.ENOTFOUND, "work order %s is not in this device's scope", c.EntityID), nil, nil
+		return rejection(c, hub.ENOTFOUND, "work order %s is not in this device's scope", woID), nil, nil
 	}
 	skew := s.skewed(c.HLC)
 	if skew {
@@ -504,7 +520,7 @@ func (s *Service) applyChange(ctx context.Context, dev *applierDevice, c change.
 		base.Replayed = replayed
 		return base, nil, nil
 	case "":
-		return s.applyPatch(ctx, dev, c, base)
+		return s.applyPatch(ctx, dev, c, base, woID)
 	}
 	return rejection(c, hub.EINVALID, "unknown action %q", c.Action), nil, nil
 }
@@ -617,19 +633,23 @@ func assumedFrom(ev fieldexec.Event) (fieldexec.Status, bool) {
 	return "", false
 }
 
-// patchColumns are the work order fields a device may patch directly, with how to write them.
-var patchColumns = map[string]bool{"access_notes": true, "site_lat": true, "site_lon": true}
+// patchable are the fields a device may patch directly (the shared ones; office-owned fields
+// may be sent and are settled hub-wins into the conflict log).
+var patchable = map[string]map[string]bool{
+	"work_order": {"access_notes": true},
+	"site":       {"lat": true, "lon": true, "access_notes": true},
+}
 
-// applyPatch settles a field patch of a work order with the per-field rules and writes the
-// winning values; every losing value goes to the conflict log.
-func (s *Service) applyPatch(ctx context.Context, dev *applierDevice, c change.Change, base MutationResult) (MutationResult, []pendingConflict, error) {
+// applyPatch settles a field patch of a work order or a site with the per-field rules and writes
+// the winning values; every losing value goes to the conflict log.
+func (s *Service) applyPatch(ctx context.Context, dev *applierDevice, c change.Change, base MutationResult, woID string) (MutationResult, []pendingConflict, error) {
 	policy := s.Scope.Policy()
 	for f := range c.Fields {
 		rule, ok := policy.Rule(c.Entity, f)
 		if !ok {
 			return rejection(c, hub.EINVALID, "unknown field %s.%s", c.Entity, f), nil, nil
 		}
-		if rule == resolve.StateMachine || (rule != resolve.HubWins && !patchColumns[f]) {
+		if rule != resolve.HubWins && !patchable[c.Entity][f] {
 			return rejection(c, hub.EINVALID, "%s.%s changes only through field actions (transition, note, …)", c.Entity, f), nil, nil
 		}
 	}
@@ -638,43 +658,47 @@ func (s *Service) applyPatch(ctx context.Context, dev *applierDevice, c change.C
 	}
 	var data []byte
 	var version int64
-	err := s.DB.Pool.QueryRow(ctx, `SELECT w.version, jsonb_build_object('title', w.title, 'description', w.description, 'priority', w.priority,
-		'work_type', w.work_type, 'scheduled_start', w.scheduled_start, 'scheduled_end', w.scheduled_end, 'assigned_to', w.assigned_to,
-		'customer_id', w.customer_id, 'site_address', coalesce(st.address, ''), 'tags', to_jsonb(w.tags), 'status', w.status,
-		'started_at', w.started_at, 'paused_at', w.paused_at, 'resumed_at', w.resumed_at, 'completed_at', w.completed_at,
-		'total_active_seconds', w.total_active_seconds, 'access_notes', w.access_notes, 'site_lat', ST_Y(st.geom), 'site_lon', ST_X(st.geom))
-		FROM work_orders w LEFT JOIN sites st ON st.id = w.site_id WHERE w.id = $1`, c.EntityID).Scan(&version, &data)
-	if err != nil {
-		return MutationResult{}, nil, err
+	changed := map[string]int64{}
+	changedAt := map[string]time.Time{}
+	if c.Entity == "site" {
+		var updated time.Time
+		if err := s.DB.Pool.QueryRow(ctx, `SELECT `+ver("updated_at")+`, updated_at, jsonb_build_object('label', label, 'address', address,
+			'lat', ST_Y(geom), 'lon', ST_X(geom), 'access_notes', access_notes) FROM sites WHERE id = $1`, c.EntityID).Scan(&version, &updated, &data); err != nil {
+			return MutationResult{}, nil, err
+		}
+		for f := range c.Fields { // sites have no per-field history: the row's version stands for each field
+			changed[f], changedAt[f] = version, updated
+		}
+	} else {
+		if err := s.DB.Pool.QueryRow(ctx, `SELECT w.version, jsonb_build_object('title', w.title, 'description', w.description, 'priority', w.priority,
+			'work_type', w.work_type, 'scheduled_start', w.scheduled_start, 'scheduled_end', w.scheduled_end, 'estimated_arrival_at', w.estimated_arrival_at,
+			'assigned_to', w.assigned_to, 'customer_id', w.customer_id, 'site_id', w.site_id, 'tags', to_jsonb(w.tags), 'is_active', w.is_active,
+			'status', w.status, 'started_at', w.started_at, 'paused_at', w.paused_at, 'resumed_at', w.resumed_at, 'completed_at', w.completed_at,
+			'canceled_at', w.canceled_at, 'total_active_seconds', w.total_active_seconds, 'access_notes', w.access_notes)
+			FROM work_orders w WHERE w.id = $1`, c.EntityID).Scan(&version, &data); err != nil {
+			return MutationResult{}, nil, err
+		}
+		rows, err := s.DB.Pool.Query(ctx, `SELECT field, version, changed_at FROM sync_field_changes WHERE entity = 'work_order' AND entity_id = $1`, c.EntityID)
+		if err != nil {
+			return MutationResult{}, nil, err
+		}
+		for rows.Next() {
+			var f string
+			var v int64
+			var at time.Time
+			if rows.Scan(&f, &v, &at) == nil {
+				changed[f], changedAt[f] = v, at
+			}
+		}
+		rows.Close()
 	}
 	var hubVals map[string]json.RawMessage
 	_ = json.Unmarshal(data, &hubVals)
-	changed := map[string]int64{}
-	changedAt := map[string]time.Time{}
-	rows, err := s.DB.Pool.Query(ctx, `SELECT field, version, changed_at FROM sync_field_changes WHERE entity = 'work_order' AND entity_id = $1`, c.EntityID)
-	if err != nil {
-		return MutationResult{}, nil, err
-	}
-	for rows.Next() {
-		var f string
-		var v int64
-		var at time.Time
-		if rows.Scan(&f, &v, &at) == nil {
-			changed[f], changedAt[f] = v, at
-		}
-	}
-	rows.Close()
-	colOf := func(f string) string {
-		if f == "site_lat" || f == "site_lon" {
-			return "site_id" // the site itself moved (or was replaced) on the hub
-		}
-		return f
-	}
 	values, decisions, err := policy.Resolve(resolve.Mutation{
 		Entity: c.Entity, Device: c.Fields, Hub: hubVals,
-		HubChanged: func(f string) bool { return changed[colOf(f)] > c.BaseVersion },
+		HubChanged: func(f string) bool { return changed[f] > c.BaseVersion },
 		HubHLC: func(f string) hlc.Timestamp {
-			if at, ok := changedAt[colOf(f)]; ok {
+			if at, ok := changedAt[f]; ok {
 				return hlc.Timestamp{Wall: at.UnixMilli(), Node: "hub"}
 			}
 			return hlc.Timestamp{}
@@ -686,51 +710,67 @@ func (s *Service) applyPatch(ctx context.Context, dev *applierDevice, c change.C
 	}
 	var conflicts []pendingConflict
 	for _, d := range decisions {
-		if !d.Conflict {
-			continue
+		if d.Conflict {
+			conflicts = append(conflicts, pendingConflict{Entity: c.Entity, EntityID: c.EntityID, Field: d.Field, Rule: string(d.Rule),
+				Hub: hubVals[d.Field], Device: c.Fields[d.Field], Winner: string(d.Winner), Reason: d.Reason, Review: d.Review})
 		}
-		hv, dv := hubVals[d.Field], c.Fields[d.Field]
-		conflicts = append(conflicts, pendingConflict{Entity: c.Entity, EntityID: c.EntityID, Field: d.Field, Rule: string(d.Rule),
-			Hub: hv, Device: dv, Winner: string(d.Winner), Reason: d.Reason, Review: d.Review})
 	}
 	if len(values) > 0 {
 		err := s.DB.InTx(ctx, func(tx pgx.Tx) error {
-			if v, ok := values["access_notes"]; ok {
-				var notes string
-				if err := json.Unmarshal(v, &notes); err != nil {
-					return hub.Invalid(map[string]string{"access_notes": "must be a string"})
+			str := func(f string) (string, error) {
+				var v string
+				if err := json.Unmarshal(values[f], &v); err != nil {
+					return "", hub.Invalid(map[string]string{f: "must be a string"})
 				}
-				if _, err := tx.Exec(ctx, `UPDATE work_orders SET access_notes = $2 WHERE id = $1`, c.EntityID, notes); err != nil {
+				return v, nil
+			}
+			if c.Entity == "work_order" {
+				notes, err := str("access_notes")
+				if err != nil {
+					return err
+				}
+				if err := tx.QueryRow(ctx, `UPDATE work_orders SET access_notes = $2, version = version + 1, updated_at = now() WHERE id = $1 RETURNING version`,
+					c.EntityID, notes).Scan(&version); err != nil {
+					return err
+				}
+			} else {
+				if v, ok := values["access_notes"]; ok {
+					_ = v
+					notes, err := str("access_notes")
+					if err != nil {
+						return err
+					}
+					if _, err := tx.Exec(ctx, `UPDATE sites SET access_notes = $2 WHERE id = $1`, c.EntityID, notes); err != nil {
+						return err
+					}
+				}
+				_, hasLat := values["lat"]
+				_, hasLon := values["lon"]
+				if hasLat || hasLon {
+					lat, lon := hubVals["lat"], hubVals["lon"]
+					if hasLat {
+						lat = values["lat"]
+					}
+					if hasLon {
+						lon = values["lon"]
+					}
+					var la, lo *float64
+					if json.Unmarshal(lat, &la) != nil || json.Unmarshal(lon, &lo) != nil || la == nil || lo == nil ||
+						*la < -90 || *la > 90 || *lo < -180 || *lo > 180 {
+						return hub.Invalid(map[string]string{"lat": "lat and lon must be coordinates"})
+					}
+					if _, err := tx.Exec(ctx, `UPDATE sites SET geom = ST_SetSRID(ST_MakePoint($2, $3), 4326) WHERE id = $1`, c.EntityID, *lo, *la); err != nil {
+						return err
+					}
+				}
+				if err := tx.QueryRow(ctx, `UPDATE sites SET updated_at = greatest(now(), updated_at + interval '1 microsecond') WHERE id = $1 RETURNING `+ver("updated_at"),
+					c.EntityID).Scan(&version); err != nil {
 					return err
 				}
 			}
-			_, hasLat := values["site_lat"]
-			_, hasLon := values["site_lon"]
-			if hasLat || hasLon {
-				lat, lon := values["site_lat"], values["site_lon"]
-				if !hasLat {
-					lat = hubVals["site_lat"]
-				}
-				if !hasLon {
-					lon = hubVals["site_lon"]
-				}
-				var la, lo *float64
-				if json.Unmarshal(lat, &la) != nil || json.Unmarshal(lon, &lo) != nil || la == nil || lo == nil ||
-					*la < -90 || *la > 90 || *lo < -180 || *lo > 180 {
-					return hub.Invalid(map[string]string{"site_lat": "site_lat and site_lon must be coordinates"})
-				}
-				if _, err := tx.Exec(ctx, `UPDATE sites SET geom = ST_SetSRID(ST_MakePoint($2, $3), 4326), updated_at = now()
-					WHERE id = (SELECT site_id FROM work_orders WHERE id = $1)`, c.EntityID, *lo, *la); err != nil {
-					return err
-				}
-			}
-			if err := tx.QueryRow(ctx, `UPDATE work_orders SET version = version + 1, updated_at = now() WHERE id = $1 RETURNING version`,
-				c.EntityID).Scan(&version); err != nil {
-				return err
-			}
-			ep, _ := json.Marshal(map[string]any{"work_order_id": c.EntityID, "device_id": dev.ID, "fields": values})
-			_, err := tx.Exec(ctx, `INSERT INTO domain_events (topic, entity, entity_id, payload, actor_id) VALUES ('work_order.field_patch', 'work_order', $1, $2, $3)`,
-				c.EntityID, ep, dev.TechnicianID)
+			ep, _ := json.Marshal(map[string]any{"work_order_id": woID, "device_id": dev.ID, "fields": values})
+			_, err := tx.Exec(ctx, `INSERT INTO domain_events (topic, entity, entity_id, payload, actor_id) VALUES ('sync.field_patch', $1, $2, $3, $4)`,
+				c.Entity, c.EntityID, ep, dev.TechnicianID)
 			return err
 		})
 		if r, ok := rejectErr(c, err); ok {
@@ -739,6 +779,7 @@ func (s *Service) applyPatch(ctx context.Context, dev *applierDevice, c change.C
 			return MutationResult{}, nil, err
 		}
 	}
+	base.EntityID = c.EntityID
 	base.Version = version
 	base.Result, _ = json.Marshal(map[string]any{"values": values, "decisions": decisions})
 	if len(conflicts) > 0 {

@@ -77,7 +77,6 @@ func WorkOrdersBinding() Binding {
 			"work_order_event":      byWO("work_order_events"),
 			"field_attachment":      byWO("field_attachments"),
 			"work_order_worklog":    byWO("work_order_worklogs"),
-			"work_log":              byWO("work_order_worklogs"),
 			"customer":              `SELECT id FROM work_orders WHERE customer_id = $1`,
 			"site":                  `SELECT id FROM work_orders WHERE site_id = $1`,
 			"work_order_assignment": `SELECT $1::uuid`,
@@ -107,6 +106,12 @@ SELECT DISTINCT ON (c.id) wo.id, c.id::text, ` + ver("c.updated_at") + `, jsonb_
 	'updated_at', c.updated_at)
   FROM wo JOIN customers c ON c.id = wo.customer_id
  WHERE` + idFilter("c.id::text") + ` ORDER BY c.id, wo.id`},
+			{Entity: "site", Shared: true, SQL: woScope + `
+SELECT DISTINCT ON (st.id) wo.id, st.id::text, ` + ver("st.updated_at") + `, jsonb_build_object(
+	'id', st.id, 'customer_id', st.customer_id, 'label', st.label, 'address', st.address, 'lat', ST_Y(st.geom),
+	'lon', ST_X(st.geom), 'access_notes', st.access_notes, 'updated_at', st.updated_at)
+  FROM wo JOIN sites st ON st.id = wo.site_id
+ WHERE` + idFilter("st.id::text") + ` ORDER BY st.id, wo.id`},
 			{Entity: "work_order_event", SQL: woScope + `
 SELECT e.work_order_id, e.id::text, 1, jsonb_build_object(
 	'id', e.id, 'work_order_id', e.work_order_id, 'event', e.event, 'from_status', e.from_status, 'to_status', e.to_status,
@@ -130,7 +135,7 @@ SELECT f.work_order_id, f.id::text, 1, jsonb_build_object(
 	'created_at', f.created_at)
   FROM wo JOIN field_attachments f ON f.work_order_id = wo.id AND f.is_active
  WHERE` + idFilter("f.id::text")},
-			{Entity: "work_log", SQL: woScope + `
+			{Entity: "work_order_worklog", SQL: woScope + `
 SELECT l.work_order_id, l.id::text, ` + ver("coalesce(l.ended_at, l.started_at)") + `, jsonb_build_object(
 	'id', l.id, 'work_order_id', l.work_order_id, 'person_id', l.person_id, 'started_at', l.started_at,
 	'ended_at', l.ended_at, 'minutes', CASE WHEN l.ended_at IS NULL THEN NULL

@@ -408,7 +408,7 @@ func TestBootstrap_SnapshotResumableVerified(t *testing.T) {
 	}
 	var snap syncsvc.Snapshot
 	r.JSON(t, &snap)
-	if snap.Rows != 5*4 { // work order, assignment, customer, note per job
+	if snap.Rows != 5*5 { // work order, assignment, customer, site, note per job
 		t.Fatalf("rows %d", snap.Rows)
 	}
 	half := snap.Size / 2
@@ -438,7 +438,7 @@ func TestBootstrap_SnapshotResumableVerified(t *testing.T) {
 		var e, id string
 		var v int64
 		rows.Scan(&e, &id, &v)
-		name := map[string]string{"work_order": "work_orders", "work_order_assignment": "work_order_assignments", "customer": "customers", "work_order_note": "work_order_notes"}[e]
+		name := map[string]string{"work_order": "work_orders", "work_order_assignment": "work_order_assignments", "customer": "customers", "site": "sites", "work_order_note": "work_order_notes"}[e]
 		if local[name] == nil {
 			local[name] = checksum.New(name)
 		}

@@ -51,9 +51,27 @@ var createdBy = map[string]bool{"note": true, "attachment": true}
 // per change on the technician's feed.
 func (s *Service) publishResults(ctx context.Context, dev *applierDevice, seq uint64, results []MutationResult) error {
 	roots := map[string]bool{}
+	var sites []string
 	for _, r := range results {
 		if r.Status != StatusRejected && validUUID(r.EntityID) {
-			roots[r.EntityID] = true
+			if r.Entity == "site" {
+				sites = append(sites, r.EntityID)
+			} else {
+				roots[r.EntityID] = true
+			}
+		}
+	}
+	if len(sites) > 0 {
+		rows, err := s.DB.Pool.Query(ctx, `SELECT id::text FROM work_orders WHERE site_id = ANY($1::uuid[])`, sites)
+		if err != nil {
+			return err
+		}
+		ids, err := collectStrings(rows)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			roots[id] = true
 		}
 	}
 	if len(roots) > 0 {
