@@ -60,7 +60,12 @@ const manifest = {
 };
 writeFileSync(join(dist, 'manifest.webmanifest'), JSON.stringify(manifest, null, 2));
 
-const html = readFileSync(join(root, 'src/index.html'), 'utf8');
+// Preload the chunks app.js imports statically (fetched in parallel with app.js).
+const appOut = Object.entries(result.metafile.outputs).find(([, o]) => o.entryPoint?.endsWith('src/main.tsx'));
+const preloads = (appOut?.[1].imports ?? [])
+  .filter((i) => i.kind === 'import-statement' && !i.external)
+  .map((i) => `<link rel="modulepreload" href="${i.path.replace(/^.*?dist\//, '')}">`);
+const html = readFileSync(join(root, 'src/index.html'), 'utf8').replace('</head>', preloads.map((l) => l + '\n').join('') + '</head>');
 writeFileSync(join(dist, 'index.html'), html);
 
 // Service worker: versioned by a hash of every shell file so a new build replaces the old cache.
