@@ -15,9 +15,9 @@ import (
 // env is a demo hub with tokens for the demo logins.
 type env struct {
 	*hubtest.Env
-	t                        *testing.T
-	admin, disp              string
-	tech1, tech2, tech3      string // tokens
+	t                         *testing.T
+	admin, disp               string
+	tech1, tech2, tech3       string // tokens
 	tech1ID, tech2ID, tech3ID string
 }
 
