@@ -16,7 +16,9 @@ var areaBuilders = []func(ctx context.Context, a *App) (web.Area, error){
 	func(ctx context.Context, a *App) (web.Area, error) {
 		return workorder.Build(a.DB, a.Config.DataDir, a.HashParams, a.Logger), nil
 	},
-	func(ctx context.Context, a *App) (web.Area, error) { return dispatch.New(ctx, dispatch.Deps{DB: a.DB, NC: a.NC, Logger: a.Logger, PublicURL: a.Config.PublicURL, Go: a.Go}) },
+	func(ctx context.Context, a *App) (web.Area, error) {
+		return dispatch.New(ctx, dispatch.Deps{DB: a.DB, NC: a.NC, Logger: a.Logger, PublicURL: a.Config.PublicURL, Go: a.Go})
+	},
 }
 
 func (a *App) buildAreas(ctx context.Context) ([]web.Area, error) {

@@ -122,7 +122,8 @@ func (a *Area) Routes(s *web.Server) {
 	s.Root.GET("/track/:token", web.Public, a.handleTrackPage)
 	s.Root.POST("/track/:token/confirm", web.Public, a.handleTrackConfirm)
 	s.Root.POST("/track/:token/reschedule", web.Public, a.handleTrackReschedule)
-	s.Root.GET("/static/dispatch/*path", web.Public, a.handleStatic)
+	sub, _ := fs.Sub(staticFS, "static")
+	s.AddStatic("dispatch", sub)
 }
 
 // Jobs registers the pings maintenance task, hourly.

@@ -5,8 +5,9 @@
 // Env: EDGE_URL (edge agent serving the PWA + field API), SCREENSHOT_DIR (default e2e/out),
 //      E2E_EMAIL / E2E_PASSWORD (default tech1@example.com / tech123!), E2E_JOB_ID (job to run;
 //      default: the first of today's jobs the technician is primary on and can start),
-//      E2E_BEFORE_COMPLETE / E2E_AFTER_COMPLETE (shell commands run just before tapping Complete
-//      and after the job shows completed, e.g. to cut and restore the agent's NATS link),
+//      E2E_LINK_DOWN / E2E_LINK_UP (shell commands: run before the photo is attached and after the
+//      job shows completed, e.g. to cut and restore the agent's NATS link, so the completion with
+//      its evidence happens offline),
 //      HUB_URL (if set: wait until the hub's field API shows the job completed with a photo),
 //      HUB_WAIT_MS (default 60000), CHROMIUM_PATH (default /usr/bin/chromium).
 import { after, before, describe, test } from 'node:test';
@@ -167,6 +168,14 @@ describe('technician PWA', { concurrency: false }, () => {
   });
 
   test('attach a photo and a signature', async () => {
+    if (process.env.E2E_LINK_DOWN) {
+      run(process.env.E2E_LINK_DOWN, 'link down');
+      const off = await page
+        .waitForSelector('[data-testid="sync-indicator"][data-state="offline"]', { timeout: 30000 })
+        .then(() => true, () => false);
+      console.log(`# sync indicator ${off ? 'shows offline' : 'did not show offline within 30 s'}`);
+      await shot('04a-offline');
+    }
     await page.setInputFiles('[data-testid="photo-input"]', { name: 'site.png', mimeType: 'image/png', buffer: makePNG() });
     await page.waitForSelector('[data-testid="completion-gate"] [data-kind="photo"]', { timeout: 20000 });
     await page.fill('[data-testid="signature-pad-name"]', 'Ada Customer');
@@ -178,7 +187,6 @@ describe('technician PWA', { concurrency: false }, () => {
   });
 
   test('complete the job', async () => {
-    run(process.env.E2E_BEFORE_COMPLETE, 'before complete');
     const btn = page.locator('[data-testid="exec-complete"]');
     await btn.waitFor();
     assert.ok(!(await btn.isDisabled()), 'Complete still disabled: ' + (await btn.getAttribute('title')));
@@ -197,7 +205,7 @@ describe('technician PWA', { concurrency: false }, () => {
     assert.ok(r.body.attachments.some((a) => a.kind === 'photo'), 'no photo on the job');
     assert.ok(r.body.attachments.some((a) => a.kind === 'signature'), 'no signature on the job');
     await shot('06-job-completed');
-    run(process.env.E2E_AFTER_COMPLETE, 'after complete');
+    run(process.env.E2E_LINK_UP, 'link up');
   });
 
   test('sync indicator and detail page', async () => {

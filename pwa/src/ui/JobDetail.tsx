@@ -14,7 +14,7 @@ import { Materials } from './Materials';
 import { SurveyForm } from './Survey';
 import { Attachments } from './Attachments';
 import { History } from './History';
-import { SiteMap } from './SiteMap';
+import { LazySiteMap } from './LazyMaps';
 import { Modal } from './Modal';
 
 type Tab = 'completion' | 'notes' | 'materials' | 'survey' | 'attachments' | 'history' | 'map';
@@ -271,7 +271,7 @@ export function JobDetail({ id, tab: initialTab }: { id: string; tab: string }) 
             {current === 'survey' && job.survey && <SurveyForm job={job} onSaved={() => reload(true)} />}
             {current === 'attachments' && <Attachments job={job} />}
             {current === 'history' && <History job={job} />}
-            {current === 'map' && <SiteMap job={job} />}
+            {current === 'map' && <LazySiteMap job={job} />}
           </div>
         </div>
       </div>

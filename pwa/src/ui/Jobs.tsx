@@ -1,12 +1,11 @@
-import * as L from 'leaflet';
 import { memo } from 'preact/compat';
-import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import { ApiError } from '../api';
 import { loadJobs, type Loaded } from '../data';
 import { dayKey, dayLabel, fmtDateTime, fmtTime, label } from '../format';
 import { STATUS_LABEL } from '../statemachine';
 import type { Job } from '../types';
-import { STATUS_COLOR, esc, useLeaflet } from './LeafletMap';
+import { LazyJobsMap } from './LazyMaps';
 
 type Filter = 'open' | 'all' | 'done';
 const OPEN = new Set(['draft', 'scheduled', 'dispatched', 'in_progress', 'paused']);
@@ -75,7 +74,7 @@ export function Jobs({ mode }: { mode: 'list' | 'map' }) {
       {err && <p class="banner banner-error" role="alert">{err}</p>}
       {!res && loading && <p class="muted" aria-busy="true">Loading jobs…</p>}
       {res && mode === 'list' && <JobList jobs={jobs} />}
-      {res && mode === 'map' && <JobsMap jobs={jobs} />}
+      {res && mode === 'map' && <LazyJobsMap jobs={jobs} />}
     </section>
   );
 }
@@ -149,38 +148,3 @@ const JobRow = memo(function JobRow({ j }: { j: Job }) {
   );
 });
 
-function JobsMap({ jobs }: { jobs: Job[] }) {
-  const { ref, map } = useLeaflet('Map of my jobs');
-  const layer = useRef<L.LayerGroup | null>(null);
-  const located = jobs.filter((j) => j.site?.lat != null && j.site?.lon != null);
-  useEffect(() => {
-    if (!map) return;
-    layer.current?.remove();
-    const g = L.featureGroup();
-    for (const j of located) {
-      const m = L.circleMarker([j.site!.lat!, j.site!.lon!], {
-        radius: 13, color: '#fff', weight: 3, fillColor: STATUS_COLOR[j.status] || '#333', fillOpacity: 1,
-      });
-      m.bindPopup(
-        `<strong>${esc(j.number)}</strong> ${esc(j.title)}<br>${esc(fmtDateTime(j.scheduled_start))}<br>${esc(j.customer?.name)}<br>` +
-          `${esc(j.site?.address)}<br><a class="popup-link" href="#/jobs/${esc(j.id)}">Open job</a>`,
-      );
-      m.bindTooltip(`${j.number} · ${STATUS_LABEL[j.status]}`, { permanent: located.length <= 40, direction: 'right', offset: [12, 0], className: 'job-tip' });
-      g.addLayer(m);
-    }
-    g.addTo(map);
-    layer.current = g;
-    if (located.length) map.fitBounds(g.getBounds().pad(0.2), { maxZoom: 15 });
-  }, [map, jobs]);
-  return (
-    <div class="map-wrap">
-      <div ref={ref} class="map" data-testid="jobs-map" />
-      <div class="legend" aria-label="Legend">
-        {Object.entries(STATUS_COLOR).map(([s, c]) => (
-          <span key={s}><i style={{ background: c }} aria-hidden="true" />{STATUS_LABEL[s as keyof typeof STATUS_LABEL]}</span>
-        ))}
-        <span class="muted">{located.length} of {jobs.length} jobs have a location</span>
-      </div>
-    </div>
-  );
-}
