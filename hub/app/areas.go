@@ -12,7 +12,9 @@ import (
 // areaBuilders build the feature areas (work orders, inventory, fiber, sync, …) from the wired
 // App. Each area adds one line here; its code lives in its own packages.
 var areaBuilders = []func(ctx context.Context, a *App) (web.Area, error){
-	func(ctx context.Context, a *App) (web.Area, error) { return dispatch.New(ctx, dispatch.Deps{DB: a.DB, NC: a.NC, Logger: a.Logger, PublicURL: a.Config.PublicURL, Go: a.Go}) },
+	func(ctx context.Context, a *App) (web.Area, error) {
+		return dispatch.New(ctx, dispatch.Deps{DB: a.DB, NC: a.NC, Logger: a.Logger, PublicURL: a.Config.PublicURL, Go: a.Go})
+	},
 }
 
 func (a *App) buildAreas(ctx context.Context) ([]web.Area, error) {
