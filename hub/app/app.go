@@ -189,7 +189,7 @@ func (a *App) buildServer(ctx context.Context) error {
 		Limiter:  &web.RateLimiter{Redis: a.Redis, Limit: a.Config.RateLimit, Window: a.Config.RateWindow, Logger: a.Logger},
 		Logger:   a.Logger,
 		Ready:    a.readiness(),
-		Registry: a.Registry, CSRFKey: csrf[:], SecureCookies: a.Config.SecureCookies, MaxBodyBytes: a.Config.MaxBodyBytes,
+		Registry: a.Registry, CSRFKey: csrf[:], LoginLimit: a.Config.LoginLimit, SecureCookies: a.Config.SecureCookies, MaxBodyBytes: a.Config.MaxBodyBytes,
 		Areas: areas,
 	})
 	return nil

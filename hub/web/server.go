@@ -74,6 +74,8 @@ type Deps struct {
 	CSRFKey []byte
 	// SecureCookies sets Secure on cookies (behind TLS).
 	SecureCookies bool
+	// LoginLimit is the stricter per-IP limit on logins and refreshes per minute (20 by default).
+	LoginLimit int
 	// MaxBodyBytes caps request bodies (1 MiB by default).
 	MaxBodyBytes int64
 	// Areas register further routes (work orders, inventory, fiber, sync …) on the server.
@@ -118,6 +120,9 @@ func New(d Deps) *Server {
 	}
 	if d.MaxBodyBytes <= 0 {
 		d.MaxBodyBytes = 1 << 20
+	}
+	if d.LoginLimit <= 0 {
+		d.LoginLimit = 20
 	}
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()

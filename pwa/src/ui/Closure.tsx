@@ -36,8 +36,8 @@ function Swatch({ s }: { s: Strand }) {
     <span class="strand">
       <span class="swatch" style={{ background: bg }} aria-hidden="true" />
       <span>
-        <strong>{s.cable}</strong> #{s.number}
-        <small>{c.name}</small>
+        <strong class="strand-no">#{s.number} {c.name}</strong>
+        <small>{s.cable}</small>
       </span>
     </span>
   );

@@ -1,4 +1,5 @@
 import * as L from 'leaflet';
+import { memo } from 'preact/compat';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError } from '../api';
 import { loadJobs, type Loaded } from '../data';
@@ -20,7 +21,9 @@ export function Jobs({ mode }: { mode: 'list' | 'map' }) {
   async function load() {
     setLoading(true);
     try {
-      setRes(await loadJobs());
+      const r = await loadJobs();
+      performance.mark('jobs-loaded');
+      setRes(r);
       setErr('');
     } catch (e) {
       setErr((e as ApiError).network ? 'Cannot reach the field agent and no saved job list is on this tablet yet.' : (e as Error).message);
@@ -77,10 +80,24 @@ export function Jobs({ mode }: { mode: 'list' | 'map' }) {
   );
 }
 
+const FIRST_CHUNK = 40; // rows rendered before the first paint (more than a portrait screen)
+const CHUNK = 150; // rows added per frame afterwards
+
 function JobList({ jobs }: { jobs: Job[] }) {
+  // Render the first screenful at once and the rest in the following frames, so the list is
+  // usable (tap, scroll) as soon as it appears even with hundreds of jobs.
+  const [shown, setShown] = useState(Math.min(jobs.length, FIRST_CHUNK));
   useEffect(() => {
     performance.mark('joblist-ready');
   }, []);
+  useEffect(() => {
+    if (shown >= jobs.length) {
+      performance.mark('joblist-complete');
+      return;
+    }
+    const t = setTimeout(() => setShown((n) => Math.min(jobs.length, n + CHUNK)), 0);
+    return () => clearTimeout(t);
+  }, [shown, jobs.length]);
   const groups = useMemo(() => {
     const g = new Map<string, Job[]>();
     for (const j of jobs) {
@@ -90,37 +107,47 @@ function JobList({ jobs }: { jobs: Job[] }) {
     }
     return [...g.entries()];
   }, [jobs]);
-  if (!jobs.length) return <p class="empty" data-testid="job-list" data-count="0">No jobs in this window.</p>;
+  if (!jobs.length) return <p class="empty" data-testid="job-list" data-count="0" data-rendered="0">No jobs in this window.</p>;
+  let budget = shown;
   return (
-    <div class="job-list" data-testid="job-list" data-count={jobs.length}>
-      {groups.map(([k, list]) => (
-        <section key={k} class="day" aria-label={dayLabel(k)}>
-          <h2 class="day-head">{dayLabel(k)} <span class="muted">· {list.length}</span></h2>
-          <ul role="list">
-            {list.map((j) => (
-              <li key={j.id}>
-                <a class={`job-item st-${j.status}`} href={`#/jobs/${j.id}`} data-testid="job-item" data-job-id={j.id} data-status={j.status} data-primary={j.is_primary ? "true" : "false"} data-day={dayKey(j.scheduled_start)}>
-                  <span class="job-time">
-                    <strong>{fmtTime(j.scheduled_start)}</strong>
-                    <small>{j.scheduled_end ? '– ' + fmtTime(j.scheduled_end) : ''}</small>
-                  </span>
-                  <span class="job-main">
-                    <span class="job-title"><span class="job-no">{j.number}</span> {j.title}</span>
-                    <span class="job-sub">{j.customer?.name || '—'} · {j.site?.address || j.customer?.address || 'no address'}</span>
-                  </span>
-                  <span class="job-tags">
-                    <span class={`chip chip-${j.status}`}>{STATUS_LABEL[j.status] || j.status}</span>
-                    <small class={`prio prio-${j.priority}`}>{label(j.priority || '')} · {label(j.work_type || '')}</small>
-                  </span>
-                </a>
-              </li>
-            ))}
-          </ul>
-        </section>
-      ))}
+    <div class="job-list" data-testid="job-list" data-count={jobs.length} data-rendered={Math.min(shown, jobs.length)}>
+      {groups.map(([k, list]) => {
+        if (budget <= 0) return null;
+        const rows = list.slice(0, budget);
+        budget -= rows.length;
+        return (
+          <section key={k} class="day" aria-label={dayLabel(k)}>
+            <h2 class="day-head">{dayLabel(k)} <span class="muted">· {list.length}</span></h2>
+            <ul role="list">
+              {rows.map((j) => <JobRow key={j.id} j={j} />)}
+            </ul>
+          </section>
+        );
+      })}
     </div>
   );
 }
+
+const JobRow = memo(function JobRow({ j }: { j: Job }) {
+  return (
+    <li>
+      <a class={`job-item st-${j.status}`} href={`#/jobs/${j.id}`} data-testid="job-item" data-job-id={j.id} data-status={j.status} data-primary={j.is_primary ? 'true' : 'false'} data-day={dayKey(j.scheduled_start)}>
+        <span class="job-time">
+          <strong>{fmtTime(j.scheduled_start)}</strong>
+          <small>{j.scheduled_end ? '– ' + fmtTime(j.scheduled_end) : ''}</small>
+        </span>
+        <span class="job-main">
+          <span class="job-title"><span class="job-no">{j.number}</span> {j.title}</span>
+          <span class="job-sub">{j.customer?.name || '—'} · {j.site?.address || j.customer?.address || 'no address'}</span>
+        </span>
+        <span class="job-tags">
+          <span class={`chip chip-${j.status}`}>{STATUS_LABEL[j.status] || j.status}</span>
+          <small class={`prio prio-${j.priority}`}>{label(j.priority || '')} · {label(j.work_type || '')}</small>
+        </span>
+      </a>
+    </li>
+  );
+});
 
 function JobsMap({ jobs }: { jobs: Job[] }) {
   const { ref, map } = useLeaflet('Map of my jobs');
