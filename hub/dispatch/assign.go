@@ -60,7 +60,7 @@ func writeAssignments(ctx context.Context, tx pgx.Tx, as []assignment, actorID s
 	type changed struct {
 		id, number, source, crew string
 		version                  int64
-		to, prev           *string
+		to, prev                 *string
 	}
 	var ch []changed
 	for rows.Next() {
