@@ -6,6 +6,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"dotmac.dev/field/hub/inventory"
+	"dotmac.dev/field/hub/survey"
 	"dotmac.dev/field/hub/web"
 )
 
@@ -14,6 +15,9 @@ import (
 var areaBuilders = []func(ctx context.Context, a *App) (web.Area, error){
 	func(ctx context.Context, a *App) (web.Area, error) {
 		return inventory.NewArea(inventory.NewService(a.DB)), nil
+	},
+	func(ctx context.Context, a *App) (web.Area, error) {
+		return survey.NewArea(survey.NewService(a.DB)), nil
 	},
 }
 

@@ -187,6 +187,28 @@ func (s *Service) AddMaterial(ctx context.Context, actorID, workOrderID string, 
 	return s.findMaterial(ctx, id)
 }
 
+// AddMaterialTx reserves qty of an item at a location for a work order inside tx and adds the
+// material line (the demo seed uses it); it returns the material's id.
+func AddMaterialTx(ctx context.Context, tx pgx.Tx, actorID, workOrderID, itemID, locationID string, qty float64) (string, error) {
+	res, err := reserve(ctx, tx, actorID, workOrderID, itemID, locationID, round3(qty))
+	if err != nil {
+		return "", err
+	}
+	var id string
+	err = tx.QueryRow(ctx, `INSERT INTO work_order_materials (work_order_id, item_id, location_id, reservation_id, quantity, status, created_by)
+		VALUES ($1, $2, $3, $4, $5, 'reserved', $6) RETURNING id`, workOrderID, itemID, locationID, res, round3(qty), nullable(actorID)).Scan(&id)
+	return id, err
+}
+
+// AdjustTx changes on hand inside tx with a ledger row (the demo seed uses it).
+func AdjustTx(ctx context.Context, tx pgx.Tx, actorID, itemID, locationID string, delta float64, reason string) error {
+	r, err := lockStock(ctx, tx, itemID, locationID, true)
+	if err != nil {
+		return err
+	}
+	return apply(ctx, tx, r, move{Kind: "adjustment", OnHand: delta, Reason: reason, ActorID: nullable(actorID)})
+}
+
 // reserve holds qty of an item at a location for a work order (§3.11: available = on hand −
 // reserved must cover it; reserved += qty).
 func reserve(ctx context.Context, tx pgx.Tx, actorID, workOrderID, itemID, locationID string, qty float64) (string, error) {

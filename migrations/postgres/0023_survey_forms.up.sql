@@ -35,7 +35,7 @@ CREATE TRIGGER survey_responses_touch BEFORE UPDATE ON survey_responses FOR EACH
 -- Every accepted submission, keyed by client_ref: replays are idempotent forever.
 CREATE TABLE survey_submissions (
 	client_ref uuid PRIMARY KEY,
-	response_id uuid NOT NULL REFERENCES survey_responses(id) ON DELETE CASCADE,
+	response_id uuid REFERENCES survey_responses(id) ON DELETE CASCADE, -- set once the answers are stored
 	work_order_id uuid NOT NULL REFERENCES work_orders(id) ON DELETE CASCADE,
 	answers jsonb NOT NULL,
 	submitted_by uuid REFERENCES people(id),
