@@ -5,12 +5,17 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"dotmac.dev/field/hub/fiber"
 	"dotmac.dev/field/hub/web"
 )
 
 // areaBuilders build the feature areas (work orders, inventory, fiber, sync, …) from the wired
 // App. Each area adds one line here; its code lives in its own packages.
-var areaBuilders = []func(ctx context.Context, a *App) (web.Area, error){}
+var areaBuilders = []func(ctx context.Context, a *App) (web.Area, error){
+	func(ctx context.Context, a *App) (web.Area, error) {
+		return fiber.NewArea(fiber.NewService(a.DB, a.Logger)), nil
+	},
+}
 
 func (a *App) buildAreas(ctx context.Context) ([]web.Area, error) {
 	var out []web.Area
