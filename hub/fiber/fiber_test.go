@@ -72,6 +72,30 @@ type importErr struct {
 func TestFiber(t *testing.T) {
 	e := newEnv(t)
 
+	t.Run("DemoPlantTraces", func(t *testing.T) {
+		rows, err := e.DB.Pool.Query(context.Background(), `SELECT id FROM ont_units ORDER BY name`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var onts []string
+		for rows.Next() {
+			var id string
+			rows.Scan(&id)
+			onts = append(onts, id)
+		}
+		rows.Close()
+		if len(onts) < 20 {
+			t.Fatalf("demo ONTs: %d", len(onts))
+		}
+		for _, id := range onts {
+			var tr fiber.Trace
+			e.Do("GET", "/api/v1/fiber/onts/"+id+"/trace", e.admin, nil).JSON(t, &tr)
+			if !tr.Complete || len(tr.Hops) != 9 {
+				t.Fatalf("demo trace of %s: %+v", id, tr)
+			}
+		}
+	})
+
 	t.Run("ImportRejectsEveryBadFeatureAndImportsNothing", func(t *testing.T) {
 		body := collection(
 			feature("pole", `{"type":"Point","coordinates":[10.0,50.0]}`, `"name":"good pole"`),                                     // 0 fine
