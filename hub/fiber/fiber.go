@@ -147,10 +147,10 @@ func (k *Kind) allows(geomType string) bool {
 	return false
 }
 
-// attrColumns is the SQL that renders a row's attributes (and its props) as one JSON object.
+// attrJSON is the SQL that renders a row's attributes (and its props) as one JSON object; rows
+// without props take the cheaper json_build_object path.
 func (k *Kind) attrJSON() string {
 	var b strings.Builder
-	b.WriteString("(props || jsonb_build_object(")
 	for i, a := range k.Attrs {
 		if i > 0 {
 			b.WriteString(", ")
@@ -163,8 +163,8 @@ func (k *Kind) attrJSON() string {
 	if k.Lines {
 		b.WriteString(", 'length_m', round(length_m::numeric, 1)")
 	}
-	b.WriteString("))::text")
-	return b.String()
+	list := b.String()
+	return "CASE WHEN props = '{}'::jsonb THEN json_build_object(" + list + ")::text ELSE (props || jsonb_build_object(" + list + "))::text END"
 }
 
 // TIA598 are the twelve fibre and tube colours of TIA-598, in order.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"html/template"
 	"io/fs"
+	"math"
 	"net/http"
 	"sort"
 	"strconv"
@@ -192,7 +193,11 @@ func (a *Area) handleObjectPage(c *gin.Context) {
 	for _, key := range keys {
 		attrs = append(attrs, attrRow{key, csvValue(f.Properties[key])})
 	}
-	data := gin.H{"Title": k.Label + " " + csvValue(f.Properties["name"]), "Kind": k, "ID": c.Param("id"), "Props": f.Properties,
+	title := csvValue(f.Properties["name"])
+	if title == "" {
+		title = "Unnamed " + strings.ToLower(k.Label)
+	}
+	data := gin.H{"Title": title, "Kind": k, "ID": c.Param("id"), "Props": f.Properties,
 		"Attrs": attrs, "Feature": string(raw), "Color": kindStyle[k.Name]}
 	switch k.Name {
 	case "splice_closure":
@@ -317,12 +322,46 @@ func (a *Area) handleCRReviewPage(c *gin.Context) {
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
 	if cr.Kind != "splice" {
-		rows = append(rows, diffRow{"geometry", bg, ag, bg != ag && cr.Operation != "delete"})
+		rows = append(rows, diffRow{"geometry", geomText(bg), geomText(ag), bg != ag && cr.Operation != "delete"})
+		if m := moved(bg, ag); m > 0 && cr.Operation == "update" {
+			rows = append(rows, diffRow{"moved", "", strconv.FormatFloat(math.Round(m), 'f', 0, 64) + " m", true})
+		}
 	}
 	stale := cr.BaseVersion != nil && cr.CurrentVersion != nil && *cr.BaseVersion != *cr.CurrentVersion
 	geoms, _ := json.Marshal(map[string]any{"before": json.RawMessage(orNull(bg)), "after": json.RawMessage(orNull(ag))})
 	a.s.Render(c, "fiber/change_request.html", gin.H{"Title": "Change request " + cr.Number, "CR": cr, "Rows": rows, "Stale": stale,
 		"Geoms": string(geoms)})
+}
+
+// geomText shows a point as "lat, lon" and other geometries by type and size.
+func geomText(g string) string {
+	if g == "" {
+		return ""
+	}
+	pg, err := ParseGeometry(json.RawMessage(g))
+	if err != nil {
+		return g
+	}
+	switch pg.Type {
+	case "Point":
+		return strconv.FormatFloat(pg.Point[1], 'f', 6, 64) + ", " + strconv.FormatFloat(pg.Point[0], 'f', 6, 64)
+	case "LineString":
+		return "LineString, " + strconv.Itoa(len(pg.Line)) + " points"
+	}
+	return pg.Type
+}
+
+// moved is the distance in metres between two points (0 unless both are points).
+func moved(a, b string) float64 {
+	ga, err1 := ParseGeometry(json.RawMessage(a))
+	gb, err2 := ParseGeometry(json.RawMessage(b))
+	if err1 != nil || err2 != nil || ga.Type != "Point" || gb.Type != "Point" {
+		return 0
+	}
+	rad := math.Pi / 180
+	dlat, dlon := (gb.Point[1]-ga.Point[1])*rad, (gb.Point[0]-ga.Point[0])*rad
+	h := math.Sin(dlat/2)*math.Sin(dlat/2) + math.Cos(ga.Point[1]*rad)*math.Cos(gb.Point[1]*rad)*math.Sin(dlon/2)*math.Sin(dlon/2)
+	return 2 * 6371008.8 * math.Asin(math.Sqrt(h))
 }
 
 func orNull(s string) string {

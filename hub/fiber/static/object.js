@@ -25,4 +25,20 @@
   } else {
     map.setView([45.677, -111.043], 13);
   }
+  // the plant around it, in grey, for context
+  var b = map.getBounds().pad(0.5);
+  var bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(6); }).join(",");
+  fetch("/api/v1/fiber/features?bbox=" + bbox + "&limit=3000", { credentials: "same-origin" })
+    .then(function (r) { return r.ok ? r.json() : null; })
+    .then(function (fc) {
+      if (!fc) return;
+      var ctx = L.geoJSON(fc, {
+        style: { color: "#94a3b8", weight: 2 },
+        pointToLayer: function (f, ll) { return L.circleMarker(ll, { radius: 4, color: "#fff", weight: 1, fillColor: "#94a3b8", fillOpacity: 0.9 }); },
+        onEachFeature: function (f, l) { l.bindTooltip((f.properties.name || f.properties.kind) + ""); }
+      }).addTo(map);
+      ctx.bringToBack();
+      group.eachLayer(function (l) { if (l.bringToFront) l.bringToFront(); });
+    })
+    .catch(function () {});
 })();
