@@ -151,7 +151,7 @@ func (s *Server) loginLimit(c *gin.Context, email string) bool {
 	if s.Limiter == nil {
 		return true
 	}
-	return s.applyLimit(c, "login:"+c.ClientIP(), 20, time.Minute)
+	return s.applyLimit(c, "login:"+c.ClientIP(), s.LoginLimit, time.Minute)
 }
 
 func slogLevel(status int) slog.Level {

@@ -34,7 +34,52 @@ var (
 )
 
 func init() {
-	benches = append(benches, bench{"fiber", benchFiber})
+	register("fiber", benchFiber)
+}
+
+// result is one row of the fiber benches.
+type result struct {
+	Name, Value, Baseline string
+	Ratio                 float64 // 0: none
+	Pass                  *bool
+}
+
+func judge(ok bool) *bool { return &ok }
+
+var databaseURL, redisURL = new(string), new(string)
+
+func benchFiber(ctx context.Context, e *Env) ([]Row, error) {
+	*databaseURL, *redisURL = e.ServerURL, e.RedisURL
+	if e.Quick {
+		setDefault("fiber-segments", "20000")
+		setDefault("fiber-import", "5000")
+		setDefault("fiber-queries", "100")
+	}
+	res, err := runFiber(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var rows []Row
+	for _, r := range res {
+		row := Row{Name: r.Name, Value: r.Value, Baseline: r.Baseline, Ratio: "-", OK: "-"}
+		if r.Ratio != 0 {
+			row.Ratio = fmt.Sprintf("%.2f", r.Ratio)
+		}
+		if r.Pass != nil {
+			row.OK = map[bool]string{true: "yes", false: "no"}[*r.Pass]
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+// setDefault changes a flag unless the command line set it.
+func setDefault(name, v string) {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	if !set {
+		flag.Set(name, v)
+	}
 }
 
 // region: 50 km × 50 km centred on Bozeman.
@@ -69,7 +114,7 @@ func benchDB(ctx context.Context, name string) (string, error) {
 	return u.String(), nil
 }
 
-func benchFiber(ctx context.Context) ([]result, error) {
+func runFiber(ctx context.Context) ([]result, error) {
 	dbURL, err := benchDB(ctx, "dmf_bench_fiber")
 	if err != nil {
 		return nil, err
