@@ -6,6 +6,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"dotmac.dev/field/hub/dispatch"
+	"dotmac.dev/field/hub/fiber"
 	"dotmac.dev/field/hub/web"
 	"dotmac.dev/field/hub/workorder"
 )
@@ -18,6 +19,9 @@ var areaBuilders = []func(ctx context.Context, a *App) (web.Area, error){
 	},
 	func(ctx context.Context, a *App) (web.Area, error) {
 		return dispatch.New(ctx, dispatch.Deps{DB: a.DB, NC: a.NC, Logger: a.Logger, PublicURL: a.Config.PublicURL, Go: a.Go})
+	},
+	func(ctx context.Context, a *App) (web.Area, error) {
+		return fiber.NewArea(fiber.NewService(a.DB, a.Logger)), nil
 	},
 }
 
