@@ -135,13 +135,10 @@ func (d *DB) Authenticate(ctx context.Context, access string) (string, error) {
 // session (it was stolen or replayed).
 func (d *DB) Refresh(ctx context.Context, refresh string) (Tokens, error) {
 	var t Tokens
+	var used string
 	err := d.inTx(ctx, func(tx *sql.Tx) error {
 		h := tokenHash(refresh)
-		var used string
 		if err := tx.QueryRowContext(ctx, `SELECT session_id FROM used_refresh_tokens WHERE refresh_hash = ?`, h).Scan(&used); err == nil {
-			if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked = 1 WHERE id = ?`, used); err != nil {
-				return err
-			}
 			return errReused
 		}
 		var id, exp string
@@ -166,6 +163,9 @@ func (d *DB) Refresh(ctx context.Context, refresh string) (Tokens, error) {
 		return err
 	})
 	if errors.Is(err, errReused) {
+		if _, err := d.db.ExecContext(ctx, `UPDATE sessions SET revoked = 1 WHERE id = ?`, used); err != nil {
+			return Tokens{}, err
+		}
 		return Tokens{}, agent.Errorf(agent.EUNAUTHORIZED, "this refresh token was already used: the session is revoked")
 	}
 	return t, err
