@@ -53,6 +53,17 @@ type Client struct {
 	mu      sync.Mutex
 	lastErr string
 	cancel  context.CancelFunc
+	// stopConsume ends the running Consume so it restarts, re-checking that the feed still
+	// holds the cursor (a long-lived consumer would silently skip batches retention dropped).
+	stopConsume context.CancelFunc
+}
+
+func (c *Client) restartConsumer() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopConsume != nil {
+		c.stopConsume()
+	}
 }
 
 // Log keys.
@@ -152,7 +163,11 @@ func (c *Client) Run(ctx context.Context) error {
 		nats.PingInterval(10 * time.Second),
 		nats.MaxPingsOutstanding(2),
 		nats.ConnectHandler(func(*nats.Conn) { c.Logger.Info("connected to NATS"); c.Wake() }),
-		nats.ReconnectHandler(func(*nats.Conn) { c.Logger.Info("reconnected to NATS"); c.Wake() }),
+		nats.ReconnectHandler(func(*nats.Conn) {
+			c.Logger.Info("reconnected to NATS")
+			c.Wake()
+			c.restartConsumer()
+		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				c.Logger.Warn("disconnected from NATS", keyErr, err)
@@ -193,6 +208,7 @@ func (c *Client) Run(ctx context.Context) error {
 	wg.Go(func() { c.authLoop(ctx) })
 	wg.Wait()
 	if c.revoked.Load() {
+		c.purge()
 		return agent.ErrRevoked
 	}
 	return nil
@@ -272,6 +288,10 @@ func (c *Client) revoke(ctx context.Context, why string) {
 	if c.cancel != nil {
 		c.cancel()
 	}
+}
+
+// purge runs once every loop stopped.
+func (c *Client) purge() {
 	if c.Purge != nil {
 		if err := c.Purge(); err != nil {
 			c.Logger.Error("purge failed", keyErr, err)
@@ -295,7 +315,7 @@ func (c *Client) bind(ctx context.Context, cfg jetstream.Config) (*jetstream.Fee
 	for fails := 0; ; fails++ {
 		js, err := c.js()
 		if err == nil {
-			bctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			bctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 			var f *jetstream.Feed
 			f, err = jetstream.Bind(bctx, js, cfg)
 			cancel()
@@ -353,7 +373,11 @@ func (c *Client) downLoop(ctx context.Context) {
 			continue
 		}
 		c.Logger.Info("consuming the downstream feed", keyCursor, uint64(after))
-		err = feed.Consume(ctx, c.Creds.TechnicianID, change.ConsumeOptions{
+		cctx, stop := context.WithCancel(ctx)
+		c.mu.Lock()
+		c.stopConsume = stop
+		c.mu.Unlock()
+		err = feed.Consume(cctx, c.Creds.TechnicianID, change.ConsumeOptions{
 			Durable: c.Creds.DeviceID, After: after, RetryDelay: 500 * time.Millisecond,
 			OnError: func(seq change.Cursor, err error) {
 				c.Logger.Warn("downstream batch failed; will retry", keySeq, uint64(seq), keyErr, err)
@@ -368,6 +392,7 @@ func (c *Client) downLoop(ctx context.Context) {
 			c.Wake()
 			return nil
 		})
+		stop()
 		if errors.Is(err, change.ErrCursorExpired) {
 			c.Logger.Warn("the feed no longer holds our cursor: resetting (pending work is kept)", keyErr, err)
 			if err := c.DB.Reset(ctx); err != nil {

@@ -142,7 +142,11 @@ func (c *Client) publish(ctx context.Context, feed *jetstream.Feed, changes []ch
 	if err != nil {
 		return err
 	}
+	gen, _ := c.DB.State(ctx, "reset_generation")
 	for _, b := range batches {
+		if gen != "" && gen != "0" {
+			b.ID = change.BatchID(append([]change.Change{{ID: "reset-generation-" + gen}}, b.Changes...))
+		}
 		pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		_, err := feed.Publish(pctx, c.Creds.DeviceID, b)
 		cancel()

@@ -461,6 +461,10 @@ func (d *DB) Reset(ctx context.Context) error {
 			`DELETE FROM cursors`,
 			`DELETE FROM sync_state WHERE key IN ('bootstrap_page', 'bootstrap_cursor', 'bootstrapping', 'bootstrap_done')`,
 			`UPDATE outbox SET status = 'pending' WHERE status = 'sent'`,
+			// Uploads are published again under new batch ids, so the feed's duplicate window
+			// cannot swallow them: the hub must see them to answer them again.
+			`INSERT INTO sync_state (key, value) VALUES ('reset_generation', '1')
+				ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)`,
 		} {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return err
