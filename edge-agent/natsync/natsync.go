@@ -42,6 +42,9 @@ type Client struct {
 	ReconnectWait time.Duration
 	// MaxBackoff caps the wait after failed uploads (0: 30 s).
 	MaxBackoff time.Duration
+	// ResendAfter is how long a sent upload may wait for the hub's answer before it is sent
+	// again (0: 5 minutes). The hub answers a replay with the original result.
+	ResendAfter time.Duration
 	// Purge deletes everything of the scope after a revocation (set by the binary).
 	Purge func() error
 
@@ -96,6 +99,9 @@ func (c *Client) init() {
 	}
 	if c.ReconnectWait <= 0 {
 		c.ReconnectWait = time.Second
+	}
+	if c.ResendAfter <= 0 {
+		c.ResendAfter = 5 * time.Minute
 	}
 	if c.MaxBackoff <= 0 {
 		c.MaxBackoff = 30 * time.Second

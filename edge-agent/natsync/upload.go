@@ -38,6 +38,9 @@ func (c *Client) upLoop(ctx context.Context) {
 				return
 			}
 		}
+		if n, err := c.DB.RequeueUnanswered(ctx, time.Now().Add(-c.ResendAfter)); err == nil && n > 0 {
+			c.Logger.Warn("uploads without an answer from the hub: sending them again", keyCount, n)
+		}
 		more, err := c.uploadOnce(ctx, feed)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -73,21 +76,23 @@ func (c *Client) uploadOnce(ctx context.Context, feed *jetstream.Feed) (more boo
 	var (
 		changes []change.Change
 		seqs    []int64
+		salt    string // non-empty once an entry of the batch was published before
 	)
+	gen := ups[0].Generation
 	flush := func() error {
 		if len(changes) == 0 {
 			return nil
 		}
-		err := c.publish(ctx, feed, changes)
+		err := c.publish(ctx, feed, changes, salt)
 		if err != nil {
 			_ = c.DB.MarkFailed(context.WithoutCancel(ctx), seqs, err.Error())
 			return err
 		}
-		if err := c.DB.MarkSent(ctx, seqs); err != nil {
+		if err := c.DB.MarkSent(ctx, seqs, gen); err != nil {
 			return err
 		}
 		c.setErr(ctx, nil)
-		changes, seqs = nil, nil
+		changes, seqs, salt = nil, nil, ""
 		return nil
 	}
 	for _, u := range ups {
@@ -111,6 +116,9 @@ func (c *Client) uploadOnce(ctx context.Context, feed *jetstream.Feed) (more boo
 		}
 		changes = append(changes, u.Change)
 		seqs = append(seqs, u.Seq)
+		if u.Resends > 0 {
+			salt += fmt.Sprintf("%d:%d;", u.Seq, u.Resends)
+		}
 	}
 	if err := flush(); err != nil {
 		return false, err
@@ -133,7 +141,7 @@ func (c *Client) uploadBlob(ctx context.Context, u sqlite.Upload) error {
 
 // publish appends changes to the device's upstream feed, in order, split to fit NATS payloads.
 // It returns once JetStream stored them.
-func (c *Client) publish(ctx context.Context, feed *jetstream.Feed, changes []change.Change) error {
+func (c *Client) publish(ctx context.Context, feed *jetstream.Feed, changes []change.Change, salt string) error {
 	maxBytes := 512 << 10
 	if nc := c.nc.Load(); nc != nil && nc.MaxPayload() > 0 {
 		maxBytes = int(min(nc.MaxPayload()/2, 4<<20))
@@ -142,10 +150,9 @@ func (c *Client) publish(ctx context.Context, feed *jetstream.Feed, changes []ch
 	if err != nil {
 		return err
 	}
-	gen, _ := c.DB.State(ctx, "reset_generation")
 	for _, b := range batches {
-		if gen != "" && gen != "0" {
-			b.ID = change.BatchID(append([]change.Change{{ID: "reset-generation-" + gen}}, b.Changes...))
+		if salt != "" { // a re-send: a new batch id, or the feed's duplicate window would drop it
+			b.ID = change.BatchID(append([]change.Change{{ID: "resend:" + salt}}, b.Changes...))
 		}
 		pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		_, err := feed.Publish(pctx, c.Creds.DeviceID, b)

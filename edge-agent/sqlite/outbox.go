@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"dotmac.dev/field/sync/change"
 )
@@ -18,11 +19,18 @@ type Upload struct {
 	BlobSHA256   string
 	BlobUploaded bool
 	Attempts     int
+	Resends      int
+	// Generation is the reset generation when the entry was read (see MarkSent).
+	Generation string
 }
 
 // PendingUploads returns up to limit entries to upload, oldest first.
 func (d *DB) PendingUploads(ctx context.Context, limit int) ([]Upload, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT seq, client_ref, kind, payload, coalesce(blob_sha256, ''), blob_uploaded, attempts
+	gen, err := state(ctx, d.db, "reset_generation")
+	if err != nil {
+		return nil, err
+	}
+	rows, err := d.db.QueryContext(ctx, `SELECT seq, client_ref, kind, payload, coalesce(blob_sha256, ''), blob_uploaded, attempts, resends
 		FROM outbox WHERE status = 'pending' ORDER BY seq LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: outbox: %w", err)
@@ -34,9 +42,10 @@ func (d *DB) PendingUploads(ctx context.Context, limit int) ([]Upload, error) {
 			u       Upload
 			payload string
 		)
-		if err := rows.Scan(&u.Seq, &u.ClientRef, &u.Kind, &payload, &u.BlobSHA256, &u.BlobUploaded, &u.Attempts); err != nil {
+		if err := rows.Scan(&u.Seq, &u.ClientRef, &u.Kind, &payload, &u.BlobSHA256, &u.BlobUploaded, &u.Attempts, &u.Resends); err != nil {
 			return nil, err
 		}
+		u.Generation = gen
 		if err := json.Unmarshal([]byte(payload), &u.Change); err != nil {
 			return nil, fmt.Errorf("sqlite: outbox %d: %w", u.Seq, err)
 		}
@@ -51,8 +60,9 @@ func (d *DB) MarkBlobUploaded(ctx context.Context, seq int64) error {
 	return err
 }
 
-// MarkSent records that the feed stored these entries.
-func (d *DB) MarkSent(ctx context.Context, seqs []int64) error {
+// MarkSent records that the feed stored these entries, unless a reset happened since they were
+// read (generation): then they stay pending, to be published again after the new bootstrap.
+func (d *DB) MarkSent(ctx context.Context, seqs []int64, generation string) error {
 	if len(seqs) == 0 {
 		return nil
 	}
@@ -61,13 +71,29 @@ func (d *DB) MarkSent(ctx context.Context, seqs []int64) error {
 		args = append(args, s)
 	}
 	return d.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, last_error = NULL
+		gen, err := state(ctx, tx, "reset_generation")
+		if err != nil || gen != generation {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, last_error = NULL
 			WHERE status = 'pending' AND seq IN (`+placeholders(len(seqs))+`)`, args...)
 		if err != nil {
 			return err
 		}
 		return setState(ctx, tx, StateLastSyncAt, ts(d.now()))
 	})
+}
+
+// RequeueUnanswered puts back to pending the entries sent before cutoff that the hub has not
+// answered (its answer may have been lost before a snapshot's cursor); they are published again
+// under a new batch id and the hub answers the replay.
+func (d *DB) RequeueUnanswered(ctx context.Context, cutoff time.Time) (int, error) {
+	res, err := d.db.ExecContext(ctx, `UPDATE outbox SET status = 'pending', resends = resends + 1 WHERE status = 'sent' AND sent_at < ?`, ts(cutoff))
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
 }
 
 // MarkFailed counts a failed attempt (a server or network error: retried later).

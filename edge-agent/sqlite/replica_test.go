@@ -202,7 +202,7 @@ func TestReset_KeepsPendingWork(t *testing.T) {
 		t.Fatal(err)
 	}
 	ups, _ := db.PendingUploads(ctx, 10)
-	if err := db.MarkSent(ctx, []int64{ups[0].Seq}); err != nil {
+	if err := db.MarkSent(ctx, []int64{ups[0].Seq}, ups[0].Generation); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Reset(ctx); err != nil {

@@ -238,6 +238,7 @@ CREATE TABLE outbox (
 	blob_uploaded INTEGER NOT NULL DEFAULT 0,
 	status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'acked', 'conflict')),
 	attempts INTEGER NOT NULL DEFAULT 0,
+	resends INTEGER NOT NULL DEFAULT 0, -- times re-queued after a reset or a missing result
 	last_error TEXT,
 	result TEXT,                     -- the hub's upload_result data
 	created_at TEXT NOT NULL,
