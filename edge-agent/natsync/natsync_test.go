@@ -41,7 +41,7 @@ func (a *agentHarness) waitJob(id, status string) field.Job {
 	var j field.Job
 	checkFor(a.t, 15*time.Second, 20*time.Millisecond, func() error {
 		var err error
-		j, err = a.db.FindJob(context.Background(), a.hub.tech, id)
+		j, err = a.db.FindJob(context.Background(), a.hub.Tech, id)
 		if err != nil {
 			return err
 		}
@@ -70,7 +70,7 @@ func TestSync_OfflineDayThenConverge(t *testing.T) {
 	h := newFakeHub(t)
 	a := startAgent(t, h)
 	ctx := context.Background()
-	wo := h.seedJob()
+	wo := h.SeedJob()
 	a.waitJob(wo, "dispatched")
 	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if !a.client.SyncState().Online {
@@ -90,27 +90,27 @@ func TestSync_OfflineDayThenConverge(t *testing.T) {
 	var refs []string
 	for _, ev := range []string{"en_route", "arrived", "start"} {
 		r := tr(ev)
-		if _, err := a.db.Transition(ctx, h.tech, wo, r); err != nil {
+		if _, err := a.db.Transition(ctx, h.Tech, wo, r); err != nil {
 			t.Fatal(err)
 		}
 		refs = append(refs, r.ClientEventID)
 	}
 	for i := range 5 {
 		r := field.NoteRequest{ClientRef: uuid.NewString(), Body: fmt.Sprintf("note %d", i)}
-		if _, _, err := a.db.AddNote(ctx, h.tech, "Tech One", wo, r); err != nil {
+		if _, _, err := a.db.AddNote(ctx, h.Tech, "Tech One", wo, r); err != nil {
 			t.Fatal(err)
 		}
 		refs = append(refs, r.ClientRef)
 	}
 	pref := uuid.NewString()
-	if _, _, err := a.db.AddAttachment(ctx, h.tech, sqlite.AttachmentInput{AttachmentUpload: field.AttachmentUpload{Kind: "photo",
+	if _, _, err := a.db.AddAttachment(ctx, h.Tech, sqlite.AttachmentInput{AttachmentUpload: field.AttachmentUpload{Kind: "photo",
 		WorkOrderID: wo, ClientRef: pref}, FileName: "p.jpg", Content: photo("x")}); err != nil {
 		t.Fatal(err)
 	}
 	refs = append(refs, pref)
 	done := tr("complete")
 	done.Payload.SignatureUnavailableReason = "customer away"
-	res, err := a.db.Transition(ctx, h.tech, wo, done)
+	res, err := a.db.Transition(ctx, h.Tech, wo, done)
 	if err != nil || res.Job.Status != "completed" {
 		t.Fatalf("complete offline: %v %v", err, res.Job.Status)
 	}
@@ -128,11 +128,11 @@ func TestSync_OfflineDayThenConverge(t *testing.T) {
 	if len(j.Notes) != 5 || len(j.Attachments) != 1 || len(j.Events) != 4 {
 		t.Fatalf("after sync: %d notes %d attachments %d events", len(j.Notes), len(j.Attachments), len(j.Events))
 	}
-	h.mu.Lock()
-	applied := append([]string(nil), h.applied...)
+	h.Mu.Lock()
+	applied := append([]string(nil), h.Applied...)
 	var changes []string
 	blobAt, attAt := -1, -1
-	for i, o := range h.order {
+	for i, o := range h.Order {
 		if strings.HasPrefix(o, "blob:") {
 			blobAt = i
 		}
@@ -143,12 +143,12 @@ func TestSync_OfflineDayThenConverge(t *testing.T) {
 			changes = append(changes, o)
 		}
 	}
-	h.mu.Unlock()
+	h.Mu.Unlock()
 	if fmt.Sprint(applied) != fmt.Sprint(refs) {
 		t.Fatalf("hub applied\n%v\nwant (in order)\n%v", applied, refs)
 	}
 	if blobAt < 0 || attAt < blobAt {
-		t.Fatalf("the attachment's content was not uploaded before its change: %v", h.order)
+		t.Fatalf("the attachment's content was not uploaded before its change: %v", h.Order)
 	}
 	// Same checksums on both sides.
 	checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
@@ -156,9 +156,9 @@ func TestSync_OfflineDayThenConverge(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		h.mu.Lock()
-		hub := h.checksumsLocked()
-		h.mu.Unlock()
+		h.Mu.Lock()
+		hub := h.ChecksumsLocked()
+		h.Mu.Unlock()
 		for i := range local {
 			if local[i].Digest() != hub[i].Digest() {
 				return fmt.Errorf("table %s differs", local[i].Name)
@@ -175,7 +175,7 @@ func TestSync_ParkOn4xxRetryOn5xx(t *testing.T) {
 	h := newFakeHub(t)
 	ctx := context.Background()
 	fails := 0
-	h.blobFail = func(sum string) int {
+	h.BlobFail = func(sum string) int {
 		if strings.HasPrefix(sum, refusedSum) {
 			return 415
 		}
@@ -186,50 +186,50 @@ func TestSync_ParkOn4xxRetryOn5xx(t *testing.T) {
 		return 0
 	}
 	a := startAgent(t, h)
-	wo := h.seedJob()
+	wo := h.SeedJob()
 	a.waitJob(wo, "dispatched")
 
 	ok := uuid.NewString()
-	if _, _, err := a.db.AddAttachment(ctx, h.tech, sqlite.AttachmentInput{AttachmentUpload: field.AttachmentUpload{Kind: "photo",
+	if _, _, err := a.db.AddAttachment(ctx, h.Tech, sqlite.AttachmentInput{AttachmentUpload: field.AttachmentUpload{Kind: "photo",
 		WorkOrderID: wo, ClientRef: ok}, FileName: "ok.jpg", Content: photo("ok")}); err != nil {
 		t.Fatal(err)
 	}
 	bad := uuid.NewString()
-	if _, _, err := a.db.AddAttachment(ctx, h.tech, sqlite.AttachmentInput{AttachmentUpload: field.AttachmentUpload{Kind: "photo",
+	if _, _, err := a.db.AddAttachment(ctx, h.Tech, sqlite.AttachmentInput{AttachmentUpload: field.AttachmentUpload{Kind: "photo",
 		WorkOrderID: wo, ClientRef: bad}, FileName: "bad.jpg", Content: refusedContent}); err != nil {
 		t.Fatal(err)
 	}
 	note := field.NoteRequest{ClientRef: uuid.NewString(), Body: "after the refused one"}
-	if _, _, err := a.db.AddNote(ctx, h.tech, "Tech", wo, note); err != nil {
+	if _, _, err := a.db.AddNote(ctx, h.Tech, "Tech", wo, note); err != nil {
 		t.Fatal(err)
 	}
 	a.waitSettled()
 	if p, c := a.status(); p != 0 || c != 1 {
 		t.Fatalf("pending %d conflicts %d", p, c)
 	}
-	h.mu.Lock()
-	applied := fmt.Sprint(h.applied)
-	h.mu.Unlock()
+	h.Mu.Lock()
+	applied := fmt.Sprint(h.Applied)
+	h.Mu.Unlock()
 	if applied != fmt.Sprint([]string{ok, note.ClientRef}) || fails != 3 {
 		t.Fatalf("applied %v after %d server errors", applied, fails)
 	}
 	// The parked photo is still on the tablet.
-	j, _ := a.db.FindJob(ctx, h.tech, wo)
+	j, _ := a.db.FindJob(ctx, h.Tech, wo)
 	if len(j.Attachments) != 2 {
 		t.Fatalf("captured photo lost: %d attachments", len(j.Attachments))
 	}
 
 	// A mutation the hub rejects is parked too, with the job back to the hub's status.
-	h.mu.Lock()
-	h.rejectIf = func(c change.Change) string {
+	h.Mu.Lock()
+	h.RejectIf = func(c change.Change) string {
 		if c.Action == "transition" {
 			return "the office canceled this job"
 		}
 		return ""
 	}
-	h.mu.Unlock()
+	h.Mu.Unlock()
 	start := tr("start")
-	if _, err := a.db.Transition(ctx, h.tech, wo, start); err != nil {
+	if _, err := a.db.Transition(ctx, h.Tech, wo, start); err != nil {
 		t.Fatal(err)
 	}
 	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
@@ -253,7 +253,7 @@ func TestSync_ResetKeepsPendingWork(t *testing.T) {
 	h := newFakeHub(t)
 	a := startAgent(t, h)
 	ctx := context.Background()
-	wo := h.seedJob()
+	wo := h.SeedJob()
 	a.waitJob(wo, "dispatched")
 	a.proxy.Cut()
 	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
@@ -263,52 +263,52 @@ func TestSync_ResetKeepsPendingWork(t *testing.T) {
 		return nil
 	})
 	note := field.NoteRequest{ClientRef: uuid.NewString(), Body: "written offline"}
-	if _, _, err := a.db.AddNote(ctx, h.tech, "Tech", wo, note); err != nil {
+	if _, _, err := a.db.AddNote(ctx, h.Tech, "Tech", wo, note); err != nil {
 		t.Fatal(err)
 	}
 	start := tr("start")
-	if _, err := a.db.Transition(ctx, h.tech, wo, start); err != nil {
+	if _, err := a.db.Transition(ctx, h.Tech, wo, start); err != nil {
 		t.Fatal(err)
 	}
 	// Meanwhile the office edits the job many times and retention drops the old batches.
 	var other string
 	for i := range 5 {
-		other = h.seedJob()
-		h.mu.Lock()
-		d := h.woData("dispatched", int64(2+i))
+		other = h.SeedJob()
+		h.Mu.Lock()
+		d := h.WOData("dispatched", int64(2+i))
 		d["title"] = fmt.Sprintf("edit %d", i)
-		c := h.record("work_order", wo, int64(2+i), d)
-		h.mu.Unlock()
-		h.publish(c)
+		c := h.Record("work_order", wo, int64(2+i), d)
+		h.Mu.Unlock()
+		h.Publish(c)
 	}
-	head, _ := h.down.Head(ctx)
-	if err := h.down.Trim(ctx, head); err != nil {
+	head, _ := h.Down.Head(ctx)
+	if err := h.Down.Trim(ctx, head); err != nil {
 		t.Fatal(err)
 	}
 	a.proxy.Restore()
 	a.waitSettled()
 	checkFor(t, 15*time.Second, 25*time.Millisecond, func() error {
-		j, err := a.db.FindJob(ctx, h.tech, wo)
+		j, err := a.db.FindJob(ctx, h.Tech, wo)
 		if err != nil {
 			return err
 		}
 		if j.Title != "edit 4" || j.Status != "in_progress" || len(j.Notes) != 1 {
 			return fmt.Errorf("job %q %s notes %d", j.Title, j.Status, len(j.Notes))
 		}
-		if _, err := a.db.FindJob(ctx, h.tech, other); err != nil {
+		if _, err := a.db.FindJob(ctx, h.Tech, other); err != nil {
 			return err
 		}
 		return nil
 	})
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.snapshots < 1 {
+	h.Mu.Lock()
+	defer h.Mu.Unlock()
+	if h.Snapshots < 1 {
 		t.Fatal("no snapshot was taken")
 	}
-	if !contains(h.applied, note.ClientRef) || !contains(h.applied, start.ClientEventID) {
-		t.Fatalf("pending work lost in the reset: applied %v", h.applied)
+	if !contains(h.Applied, note.ClientRef) || !contains(h.Applied, start.ClientEventID) {
+		t.Fatalf("pending work lost in the reset: applied %v", h.Applied)
 	}
-	for ref, n := range h.delivered {
+	for ref, n := range h.Delivered {
 		if n > 1 && !contains([]string{note.ClientRef, start.ClientEventID}, ref) {
 			t.Errorf("%s delivered %d times", ref, n)
 		}
@@ -323,33 +323,33 @@ func TestSync_ChecksumRepair(t *testing.T) {
 	ctx := context.Background()
 	var jobs []string
 	for range 20 {
-		jobs = append(jobs, h.seedJob())
+		jobs = append(jobs, h.SeedJob())
 	}
 	a.waitJob(jobs[19], "")
-	h.mu.Lock()
-	d := h.woData("scheduled", 9)
+	h.Mu.Lock()
+	d := h.WOData("scheduled", 9)
 	d["title"] = "silently changed"
-	h.record("work_order", jobs[3], 9, d)
-	delete(h.rows["work_orders"], jobs[5])
-	delete(h.rows["work_order_assignments"], jobs[5]+":"+h.tech)
-	h.mu.Unlock()
-	if err := h.ctl.Publish("dmf.ctl."+h.device, []byte(`{"type":"resync"}`)); err != nil {
+	h.Record("work_order", jobs[3], 9, d)
+	delete(h.Rows["work_orders"], jobs[5])
+	delete(h.Rows["work_order_assignments"], jobs[5]+":"+h.Tech)
+	h.Mu.Unlock()
+	if err := h.Ctl.Publish("dmf.ctl."+h.Device, []byte(`{"type":"resync"}`)); err != nil {
 		t.Fatal(err)
 	}
 	checkFor(t, 15*time.Second, 25*time.Millisecond, func() error {
-		j, err := a.db.FindJob(ctx, h.tech, jobs[3])
+		j, err := a.db.FindJob(ctx, h.Tech, jobs[3])
 		if err != nil {
 			return err
 		}
 		if j.Title != "silently changed" {
 			return fmt.Errorf("title %q", j.Title)
 		}
-		if _, err := a.db.FindJob(ctx, h.tech, jobs[5]); agent.ErrorCode(err) != agent.ENOTFOUND {
+		if _, err := a.db.FindJob(ctx, h.Tech, jobs[5]); agent.ErrorCode(err) != agent.ENOTFOUND {
 			return fmt.Errorf("dropped job still there: %v", err)
 		}
 		return nil
 	})
-	if j, _ := a.db.FindJob(ctx, h.tech, jobs[4]); j.Title != "Install" {
+	if j, _ := a.db.FindJob(ctx, h.Tech, jobs[4]); j.Title != "Install" {
 		t.Fatalf("untouched job changed: %q", j.Title)
 	}
 }
@@ -358,9 +358,9 @@ func TestSync_ChecksumRepair(t *testing.T) {
 func TestSync_RevocationPurges(t *testing.T) {
 	h := newFakeHub(t)
 	a := startAgent(t, h)
-	wo := h.seedJob()
+	wo := h.SeedJob()
 	a.waitJob(wo, "dispatched")
-	if err := h.ctl.Publish("dmf.ctl."+h.device, []byte(`{"type":"revoke","reason":"lost tablet"}`)); err != nil {
+	if err := h.Ctl.Publish("dmf.ctl."+h.Device, []byte(`{"type":"revoke","reason":"lost tablet"}`)); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -382,13 +382,13 @@ func TestSync_RevocationPurges(t *testing.T) {
 func TestSync_AuthFailurePurges(t *testing.T) {
 	h := newFakeHub(t)
 	a := startAgent(t, h)
-	wo := h.seedJob()
+	wo := h.SeedJob()
 	a.waitJob(wo, "dispatched")
-	h.mu.Lock()
-	h.revoked = true
-	h.mu.Unlock()
+	h.Mu.Lock()
+	h.Revoked = true
+	h.Mu.Unlock()
 	// The next upload meets a refusal (the blob endpoint answers 401).
-	if _, _, err := a.db.AddAttachment(context.Background(), h.tech, sqlite.AttachmentInput{AttachmentUpload: field.AttachmentUpload{
+	if _, _, err := a.db.AddAttachment(context.Background(), h.Tech, sqlite.AttachmentInput{AttachmentUpload: field.AttachmentUpload{
 		Kind: "photo", WorkOrderID: wo, ClientRef: uuid.NewString()}, FileName: "p.jpg", Content: photo("r")}); err != nil {
 		t.Fatal(err)
 	}
