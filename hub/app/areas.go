@@ -12,6 +12,7 @@ import (
 	"dotmac.dev/field/hub/syncsvc"
 	"dotmac.dev/field/hub/web"
 	"dotmac.dev/field/hub/workorder"
+	"dotmac.dev/field/sync/field"
 )
 
 // areaBuilders build the feature areas (work orders, inventory, fiber, sync, …) from the wired
@@ -38,11 +39,28 @@ var areaBuilders = []func(ctx context.Context, a *App) (web.Area, error){
 // syncConfig hands the sync area what it needs from the wired hub.
 func syncConfig(a *App) syncsvc.Config {
 	cfg := syncsvc.Config{DB: a.DB, NC: a.NC, Logger: a.Logger, Registry: a.Registry, DataDir: a.Config.DataDir,
-		HubURL: a.Config.PublicURL, AgentNATSURL: a.Config.NATSURL}
+		HubURL: a.Config.PublicURL, AgentNATSURL: a.Config.NATSURL, Field: syncField(a)}
 	if a.NATS != nil {
 		cfg.NS, cfg.AgentNATSURL = a.NATS.NS, a.NATS.ClientURL()
 	}
 	return cfg
+}
+
+// syncField applies device uploads with the services the HTTP field API uses (the services are
+// stateless over the database, so these instances run the same code as the areas' own).
+func syncField(a *App) *syncsvc.HubField {
+	wo := workorder.NewService(a.DB, a.Config.DataDir, a.Logger)
+	inv := inventory.NewService(a.DB)
+	sv := survey.NewService(a.DB)
+	return &syncsvc.HubField{
+		EventFn: wo.ApplyFieldEvent,
+		NoteFn:  wo.AddFieldNote,
+		AttachmentFn: func(ctx context.Context, actorID, deviceID string, in syncsvc.AttachmentInput) (*field.Attachment, bool, error) {
+			return wo.AddAttachment(ctx, actorID, deviceID, workorder.AttachmentInput(in))
+		},
+		ConsumeFn: inv.ConsumeMaterials,
+		SurveyFn:  sv.SubmitSurvey,
+	}
 }
 
 func (a *App) buildAreas(ctx context.Context) ([]web.Area, error) {

@@ -510,7 +510,7 @@ func (s *Service) applyChange(ctx context.Context, dev *applierDevice, c change.
 		if err := strictJSON(c.Data, &req); err != nil {
 			return rejection(c, hub.EINVALID, "attachment: %v", err), nil, nil
 		}
-		out, replayed, err := s.addAttachment(ctx, actor, c.EntityID, req)
+		out, replayed, err := s.recordAttachment(ctx, actor, c.EntityID, req, !current)
 		if r, ok := rejectErr(c, err); ok {
 			return r, nil, nil
 		} else if err != nil {

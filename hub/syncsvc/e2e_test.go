@@ -260,7 +260,7 @@ func TestApplier_OrderIdempotencyConflicts(t *testing.T) {
 		}
 		// The data an upload caused reaches the feed before its result.
 		if c.Action == "note" {
-			if _, ok := d.feed.latest("work_order_note", "0195a000-0000-7000-8000-0000000000aa"); !ok {
+			if _, ok := d.feed.byRef("work_order_note", "0195a000-0000-7000-8000-00000000000a"); !ok {
 				t.Fatal("the note row did not arrive before its result")
 			}
 		}

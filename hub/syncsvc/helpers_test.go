@@ -192,6 +192,29 @@ func (d *device) consume() *feed {
 	return f
 }
 
+// byRef returns the last change seen for an entity row whose data has this client_ref (the hub
+// may give a row created on a device its own id: the device matches it by client_ref).
+func (f *feed) byRef(entity, ref string) (change.Change, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out change.Change
+	ok := false
+	for _, b := range f.batches {
+		for _, c := range b.Changes {
+			if c.Entity != entity {
+				continue
+			}
+			var d struct {
+				ClientRef string `json:"client_ref"`
+			}
+			if json.Unmarshal(c.Data, &d) == nil && d.ClientRef == ref {
+				out, ok = c, true
+			}
+		}
+	}
+	return out, ok
+}
+
 // latest returns the last change seen for entity id.
 func (f *feed) latest(entity, id string) (change.Change, bool) {
 	f.mu.Lock()

@@ -157,6 +157,36 @@ type attachmentData struct {
 	SHA256      string     `json:"sha256"`
 }
 
+// recordAttachment records an uploaded attachment through the field service when it has its own
+// (hub/workorder: the same code as the HTTP upload), else with addAttachment. Replays and uploads
+// of a technician the job was reassigned away from go to addAttachment.
+func (s *Service) recordAttachment(ctx context.Context, actor Actor, woID string, in attachmentData, formerHolder bool) (*field.Attachment, bool, error) {
+	aa, ok := s.Field.(AttachmentAdder)
+	if !ok || formerHolder || !field.IsUUID(in.ClientRef) || !sha256RE.MatchString(in.SHA256) {
+		return s.addAttachment(ctx, actor, woID, in)
+	}
+	var known bool
+	if err := s.DB.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM field_attachments WHERE client_ref = $1::uuid)`, in.ClientRef).Scan(&known); err != nil {
+		return nil, false, err
+	}
+	if known {
+		return s.addAttachment(ctx, actor, woID, in)
+	}
+	if in.WorkOrderID == "" {
+		in.WorkOrderID = woID
+	}
+	if in.WorkOrderID != woID {
+		return nil, false, hub.Invalid(map[string]string{"work_order_id": "does not match the change's job"})
+	}
+	f, err := os.Open(s.blobPath(in.SHA256))
+	if err != nil {
+		return nil, false, hub.Errorf(hub.EUNPROCESSABLE, "the bytes of attachment %s are not on the hub: PUT /api/v1/sync/blobs/%s first", in.ClientRef, in.SHA256)
+	}
+	defer f.Close()
+	return aa.AddAttachment(ctx, actor, AttachmentInput{Kind: in.Kind, WorkOrderID: woID, ClientRef: in.ClientRef, CapturedAt: in.CapturedAt,
+		Lat: in.Lat, Lon: in.Lon, SignerName: in.SignerName, FileName: in.FileName, Content: f})
+}
+
 // addAttachment records an attachment whose bytes are already stored, once by client_ref.
 func (s *Service) addAttachment(ctx context.Context, actor Actor, woID string, in attachmentData) (*field.Attachment, bool, error) {
 	if in.WorkOrderID == "" {

@@ -53,8 +53,9 @@ type Config struct {
 	HubURL string
 	// AgentNATSURL is the NATS address handed to agents (the embedded server's client URL).
 	AgentNATSURL string
-	// Field applies device actions through the same service as the HTTP field API. nil uses the
-	// built-in implementation on the work order tables (FieldStore).
+	// Field applies device actions through the same service as the HTTP field API (a *HubField
+	// wired in hub/app/areas.go). nil uses the built-in implementation on the work order tables
+	// (FieldStore).
 	Field FieldService
 	// Bindings are the replicated families; nil means DefaultBindings().
 	Bindings []Binding
@@ -143,6 +144,9 @@ func New(cfg Config) (*Service, error) {
 	s.Scope = reg
 	if s.Field == nil && s.DB != nil {
 		s.Field = &FieldStore{DB: s.DB}
+	}
+	if hf, ok := s.Field.(*HubField); ok && hf.Fallback == nil {
+		hf.Fallback = &FieldStore{DB: s.DB}
 	}
 	s.metrics = newMetrics(cfg.Registry)
 	return s, nil

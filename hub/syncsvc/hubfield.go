@@ -1,0 +1,148 @@
+package syncsvc
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"dotmac.dev/field/hub"
+	"dotmac.dev/field/sync/field"
+)
+
+// AttachmentInput is an attachment whose bytes the hub already holds, handed to the work order
+// service the way its HTTP upload handler does.
+type AttachmentInput struct {
+	Kind        string
+	WorkOrderID string
+	ClientRef   string
+	CapturedAt  *time.Time
+	Lat, Lon    *float64
+	SignerName  string
+	FileName    string
+	Content     io.Reader
+}
+
+// AttachmentAdder is implemented by a FieldService that records attachments itself (the work order
+// service: same validation, MIME sniffing and blob layout as POST /api/v1/field/attachments).
+type AttachmentAdder interface {
+	AddAttachment(ctx context.Context, actor Actor, in AttachmentInput) (*field.Attachment, bool, error)
+}
+
+// HubField is the FieldService that applies device uploads through the hub's own services, the
+// ones the HTTP field API calls (hub/app/areas.go wires them), so offline and online writes run
+// the same code:
+//
+//   - EventFn, NoteFn, AttachmentFn: hub/workorder (ApplyFieldEvent, AddFieldNote, AddAttachment);
+//   - ConsumeFn: hub/inventory ConsumeMaterials;
+//   - SurveyFn: hub/survey SubmitSurvey.
+//
+// Two cases only a device that was offline can produce are applied by Fallback (the built-in
+// FieldStore, same sync/fieldexec state machine): an event judged from the status the device saw
+// (the office changed it meanwhile: the field fact stands and a conflict is opened), and a note,
+// event or attachment of a technician the job was reassigned away from while offline (the edits
+// still arrive). Replays of events first stored by the fallback are answered by it too.
+type HubField struct {
+	EventFn      func(ctx context.Context, actorID, deviceID, jobID string, req field.TransitionRequest) (*field.TransitionResponse, error)
+	NoteFn       func(ctx context.Context, actorID, deviceID, jobID string, req field.NoteRequest) (*field.Note, bool, error)
+	AttachmentFn func(ctx context.Context, actorID, deviceID string, in AttachmentInput) (*field.Attachment, bool, error)
+	ConsumeFn    func(ctx context.Context, actorID, deviceID, jobID string, req field.ConsumeRequest) (*field.ConsumeResponse, error)
+	SurveyFn     func(ctx context.Context, actorID, deviceID, jobID string, req field.SurveyRequest) (*field.Survey, error)
+	Fallback     *FieldStore
+}
+
+var (
+	_ FieldService     = (*HubField)(nil)
+	_ MaterialConsumer = (*HubField)(nil)
+	_ SurveySubmitter  = (*HubField)(nil)
+	_ AttachmentAdder  = (*HubField)(nil)
+)
+
+func (h *HubField) exists(ctx context.Context, sql string, args ...any) (bool, error) {
+	var ok bool
+	err := h.Fallback.DB.Pool.QueryRow(ctx, `SELECT EXISTS (`+sql+`)`, args...).Scan(&ok)
+	return ok, err
+}
+
+// Transition implements FieldService.
+func (h *HubField) Transition(ctx context.Context, in TransitionInput) (*TransitionOutcome, error) {
+	if h.EventFn == nil || in.AssumeFrom != "" || in.FormerHolder {
+		return h.Fallback.Transition(ctx, in)
+	}
+	if errs := in.Request.Validate(); errs != nil {
+		return nil, hub.Invalid(errs)
+	}
+	// A replay is answered from the stored event whoever applied it first.
+	known, err := h.exists(ctx, `SELECT 1 FROM work_order_events WHERE client_event_id = $1`, in.Request.ClientEventID)
+	if err != nil {
+		return nil, err
+	}
+	if known {
+		return h.Fallback.Transition(ctx, in)
+	}
+	resp, err := h.EventFn(ctx, in.Actor.PersonID, in.Actor.DeviceID, in.WorkOrderID, in.Request)
+	if err != nil {
+		return nil, err
+	}
+	out := &TransitionOutcome{EventID: resp.Event.ID, Replayed: resp.Event.Replayed, ClockSkew: resp.Event.ClockSkew,
+		ToStatus: resp.Job.Status, Version: resp.Job.Version}
+	for _, e := range resp.Job.Events {
+		if e.ID == resp.Event.ID {
+			out.FromStatus, out.ToStatus = e.FromStatus, e.ToStatus
+		}
+	}
+	return out, nil
+}
+
+// AddNote implements FieldService.
+func (h *HubField) AddNote(ctx context.Context, in NoteInput) (*field.Note, bool, error) {
+	if h.NoteFn == nil || in.FormerHolder {
+		return h.Fallback.AddNote(ctx, in)
+	}
+	n, created, err := h.addNote(ctx, in)
+	return n, !created && err == nil, err
+}
+
+func (h *HubField) addNote(ctx context.Context, in NoteInput) (*field.Note, bool, error) {
+	return h.NoteFn(ctx, in.Actor.PersonID, in.Actor.DeviceID, in.WorkOrderID, in.Request)
+}
+
+// ConsumeMaterials implements MaterialConsumer with hub/inventory.
+func (h *HubField) ConsumeMaterials(ctx context.Context, actor Actor, workOrderID string, req field.ConsumeRequest) (*field.ConsumeResponse, bool, error) {
+	if h.ConsumeFn == nil {
+		return nil, false, hub.Errorf(hub.EINVALID, "materials are not replicated by this hub")
+	}
+	replayed := false
+	if field.IsUUID(req.ClientRef) {
+		var err error
+		if replayed, err = h.exists(ctx, `SELECT 1 FROM material_consumptions WHERE client_ref = $1::uuid`, req.ClientRef); err != nil {
+			return nil, false, err
+		}
+	}
+	out, err := h.ConsumeFn(ctx, actor.PersonID, actor.DeviceID, workOrderID, req)
+	return out, replayed, err
+}
+
+// SubmitSurvey implements SurveySubmitter with hub/survey.
+func (h *HubField) SubmitSurvey(ctx context.Context, actor Actor, workOrderID string, req field.SurveyRequest) (bool, error) {
+	if h.SurveyFn == nil {
+		return false, hub.Errorf(hub.EINVALID, "surveys are not replicated by this hub")
+	}
+	replayed := false
+	if field.IsUUID(req.ClientRef) {
+		var err error
+		if replayed, err = h.exists(ctx, `SELECT 1 FROM survey_submissions WHERE client_ref = $1::uuid`, req.ClientRef); err != nil {
+			return false, err
+		}
+	}
+	_, err := h.SurveyFn(ctx, actor.PersonID, actor.DeviceID, workOrderID, req)
+	return replayed, err
+}
+
+// AddAttachment implements AttachmentAdder with hub/workorder.
+func (h *HubField) AddAttachment(ctx context.Context, actor Actor, in AttachmentInput) (*field.Attachment, bool, error) {
+	if h.AttachmentFn == nil {
+		return nil, false, hub.Errorf(hub.EINVALID, "no attachment service")
+	}
+	a, created, err := h.AttachmentFn(ctx, actor.PersonID, actor.DeviceID, in)
+	return a, !created && err == nil, err
+}
