@@ -33,6 +33,22 @@ type Binding struct {
 	// Requires lists tables that must exist for the binding to be active (families whose
 	// migrations land later stay off until then).
 	Requires []string
+	// Owners, for families with scope roots that are not work orders (a technician's van), is SQL
+	// returning the technician ids owning the roots $1 (uuid[]).
+	Owners string
+	// Poll follows a family whose changes write no domain events (the fiber plant: a shared
+	// version sequence).
+	Poll *Poll
+}
+
+// Poll is how the relay follows a family by a version sequence: every pass it reads Head; when it
+// grew, Roots($1 = last head relayed, $2 = new head) returns the work orders whose rows changed in
+// between, which are relayed like those of a domain event. The window is checked again after
+// gapWait for changes that committed late.
+type Poll struct {
+	Name  string // its cursor's row in domain_event_consumers
+	Head  string // SQL returning the newest version (bigint)
+	Roots string // SQL returning root ids (text) changed in ($1, $2]
 }
 
 // Source returns the binding's source for entity.
@@ -70,7 +86,7 @@ func WorkOrdersBinding() Binding {
 	}
 	return Binding{
 		Family:   scope.WorkOrdersFamily,
-		Requires: []string{"work_orders", "work_order_assignments", "customers", "sites"},
+		Requires: []string{"work_orders", "work_order_assignments", "customers", "sites", "survey_templates", "survey_responses"},
 		Roots: map[string]string{
 			"work_order":            `SELECT $1::uuid`,
 			"work_order_note":       byWO("work_order_notes"),
@@ -90,6 +106,8 @@ SELECT w.id, w.id::text, w.version, jsonb_build_object(
 	'started_at', w.started_at, 'paused_at', w.paused_at, 'resumed_at', w.resumed_at, 'completed_at', w.completed_at,
 	'canceled_at', w.canceled_at, 'total_active_seconds', w.total_active_seconds, 'tags', to_jsonb(w.tags),
 	'access_notes', w.access_notes, 'site_address', coalesce(s.address, ''), 'site_lat', ST_Y(s.geom), 'site_lon', ST_X(s.geom),
+	'survey_template_id', coalesce((SELECT r.template_id FROM survey_responses r WHERE r.work_order_id = w.id),
+		(SELECT t.id FROM survey_templates t WHERE t.work_type = w.work_type AND t.is_active)),
 	'version', w.version, 'created_at', w.created_at, 'updated_at', w.updated_at)
   FROM wo w LEFT JOIN sites s ON s.id = w.site_id
  WHERE` + idFilter("w.id::text")},
@@ -147,10 +165,10 @@ SELECT l.work_order_id, l.id::text, ` + ver("coalesce(l.ended_at, l.started_at)"
 	}
 }
 
-// DefaultBindings are the families the hub replicates. Materials, surveys and fiber join when
-// their packages land (see PROTOCOL-NOTES.md); each is one more Binding here.
+// DefaultBindings are the families the hub replicates: work orders, materials, surveys and the
+// fiber plant around the jobs (families.go). A new family is one more Binding here.
 func DefaultBindings() []Binding {
-	return []Binding{WorkOrdersBinding()}
+	return []Binding{WorkOrdersBinding(), MaterialsBinding(), SurveysBinding(), FiberBinding()}
 }
 
 // validateBindings checks that each binding names only its family's entities.

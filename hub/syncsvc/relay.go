@@ -119,9 +119,13 @@ func (s *Service) runRelay(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	st := &relayState{seen: map[int64]bool{}, gapSince: map[int64]time.Time{}}
+	polls := map[string]*pollState{}
 	fails := 0
 	for {
 		n, err := s.relayOnce(ctx, st)
+		if err == nil {
+			err = s.pollOnce(ctx, polls)
+		}
 		switch {
 		case ctx.Err() != nil:
 			return
@@ -350,6 +354,25 @@ func (s *Service) relayRoots(ctx context.Context, bindings []Binding, roots []st
 		techs, err := collectStrings(rows)
 		if err != nil {
 			return err
+		}
+		for _, b := range bindings {
+			if b.Owners == "" {
+				continue
+			}
+			rows, err := s.DB.Pool.Query(ctx, `SELECT DISTINCT o FROM (`+b.Owners+`) x(o)
+				WHERE EXISTS (SELECT 1 FROM devices d WHERE d.technician_id::text = x.o AND d.status = 'active' AND d.enrolled_at IS NOT NULL)`, chunk)
+			if err != nil {
+				return fmt.Errorf("owners of %s roots: %w", b.Family.Name, err)
+			}
+			owners, err := collectStrings(rows)
+			if err != nil {
+				return err
+			}
+			for _, o := range owners {
+				if !slices.Contains(techs, o) {
+					techs = append(techs, o)
+				}
+			}
 		}
 		for _, t := range techs {
 			if err := s.relayTech(ctx, bindings, t, chunk); err != nil {
@@ -603,3 +626,85 @@ func (s *Service) RelayNow(ctx context.Context) error {
 }
 
 func validUUID(s string) bool { _, err := uuid.Parse(s); return err == nil && len(s) == 36 }
+
+// pollState is the relay's progress along one Poll.
+type pollState struct {
+	cursor   int64
+	loaded   bool
+	rechecks []pollWindow
+}
+
+type pollWindow struct {
+	since, upto int64
+	at          time.Time
+}
+
+// pollOnce relays the roots of the polled families whose head moved, and re-checks windows
+// whose gapWait passed (a change may commit after the head was read).
+func (s *Service) pollOnce(ctx context.Context, polls map[string]*pollState) error {
+	for _, b := range s.activeBindings(ctx) {
+		p := b.Poll
+		if p == nil {
+			continue
+		}
+		ps := polls[p.Name]
+		if ps == nil {
+			ps = &pollState{}
+			polls[p.Name] = ps
+		}
+		var head int64
+		if err := s.DB.Pool.QueryRow(ctx, p.Head).Scan(&head); err != nil {
+			return fmt.Errorf("poll %s: %w", p.Name, err)
+		}
+		if !ps.loaded {
+			// A first start begins at the head: bootstraps carry what exists.
+			if err := s.DB.Pool.QueryRow(ctx, `INSERT INTO domain_event_consumers (consumer, last_id) VALUES ($1, $2)
+				ON CONFLICT (consumer) DO UPDATE SET consumer = EXCLUDED.consumer RETURNING last_id`, p.Name, head).Scan(&ps.cursor); err != nil {
+				return err
+			}
+			ps.loaded = true
+		}
+		now := s.now()
+		var windows []pollWindow
+		if head > ps.cursor {
+			w := pollWindow{since: ps.cursor, upto: head, at: now.Add(gapWait)}
+			windows = append(windows, w)
+			ps.rechecks = append(ps.rechecks, w)
+		}
+		kept := ps.rechecks[:0]
+		for _, w := range ps.rechecks {
+			if !now.Before(w.at) {
+				windows = append(windows, w)
+			} else {
+				kept = append(kept, w)
+			}
+		}
+		ps.rechecks = kept
+		for _, w := range windows {
+			rows, err := s.DB.Pool.Query(ctx, p.Roots, w.since, w.upto)
+			if err != nil {
+				return fmt.Errorf("poll %s roots: %w", p.Name, err)
+			}
+			roots, err := collectStrings(rows)
+			if err != nil {
+				return err
+			}
+			if len(roots) > 0 {
+				s.relayMu.Lock()
+				err = s.relayRoots(ctx, s.activeBindings(ctx), roots)
+				s.relayMu.Unlock()
+				if err != nil {
+					return err
+				}
+			}
+		}
+		if head > ps.cursor {
+			if _, err := s.DB.Pool.Exec(ctx, `UPDATE domain_event_consumers SET last_id = $2, updated_at = now() WHERE consumer = $1`,
+				p.Name, head); err != nil {
+				return err
+			}
+			ps.cursor = head
+		}
+	}
+	return nil
+}

@@ -1,0 +1,11 @@
+DROP TRIGGER IF EXISTS work_order_materials_sync ON work_order_materials;
+DROP TRIGGER IF EXISTS inventory_stock_sync ON inventory_stock;
+DROP TRIGGER IF EXISTS inventory_items_sync ON inventory_items;
+DROP TRIGGER IF EXISTS survey_templates_sync ON survey_templates;
+DROP TRIGGER IF EXISTS survey_responses_sync ON survey_responses;
+DROP TRIGGER IF EXISTS wireless_site_surveys_sync ON wireless_site_surveys;
+DROP TRIGGER IF EXISTS survey_points_sync ON survey_points;
+DROP TRIGGER IF EXISTS fiber_test_results_sync ON fiber_test_results;
+DROP TRIGGER IF EXISTS fiber_change_requests_sync ON fiber_change_requests;
+DROP FUNCTION IF EXISTS sync_family_event();
+DELETE FROM domain_event_consumers WHERE consumer = 'sync.fiber';
