@@ -5,6 +5,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -110,6 +111,7 @@ type Server struct {
 	nav       []NavSection
 	dash      []DashboardSource
 	portalSrc map[hub.Portal][]PortalSource
+	static    map[string]fs.FS
 }
 
 // New builds the router with every route.

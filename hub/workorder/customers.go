@@ -66,7 +66,7 @@ func (s *Service) CreateCustomer(ctx context.Context, in CustomerCreate, actorID
 	var id string
 	err := s.DB.InTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		id, err = s.createCustomerTx(ctx, tx, in, actorID)
+		id, err = s.CreateCustomerTx(ctx, tx, in, actorID)
 		return err
 	})
 	if err != nil {
@@ -75,8 +75,14 @@ func (s *Service) CreateCustomer(ctx context.Context, in CustomerCreate, actorID
 	return s.FindCustomerByID(ctx, id)
 }
 
-// CreateCustomerTx is CreateCustomer inside tx (demo seeding); in must be valid.
-func (s *Service) createCustomerTx(ctx context.Context, tx pgx.Tx, in CustomerCreate, actorID string) (string, error) {
+// CreateCustomerTx is CreateCustomer inside tx (demo seeding, imports).
+func (s *Service) CreateCustomerTx(ctx context.Context, tx pgx.Tx, in CustomerCreate, actorID string) (string, error) {
+	if err := in.validate(); err != nil {
+		return "", err
+	}
+	if in.Status == "" {
+		in.Status = "active"
+	}
 	id := postgres.NewID()
 	num, err := postgres.NextNumber(ctx, tx, "customer", "CUS")
 	if err != nil {

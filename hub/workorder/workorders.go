@@ -483,7 +483,7 @@ func setCrew(ctx context.Context, tx pgx.Tx, id string, primary *string, crew []
 		return nil
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO work_order_assignments (work_order_id, person_id, role, is_primary)
-		SELECT $1, $2, 'primary', true UNION ALL SELECT $1, unnest($3::uuid[]), 'helper', false`, id, *primary, crew)
+		SELECT $1::uuid, $2::uuid, 'primary', true UNION ALL SELECT $1::uuid, unnest($3::uuid[]), 'helper', false`, id, *primary, crew)
 	return err
 }
 

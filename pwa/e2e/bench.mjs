@@ -134,12 +134,17 @@ try {
   await ctx.close();
 
   // 3. JavaScript + CSS shipped, gzipped.
+  // Every .js and .css the app ships (the service worker's shell list names them all).
+  const sw = await (await fetch(`${EDGE_URL}/sw.js`)).text();
+  const shell = JSON.parse(/const SHELL = (\[.*?\]);/s.exec(sw)?.[1] || '["./app.js","./app.css"]');
+  const files = shell.map((f) => f.replace(/^\.\//, '')).filter((f) => /\.(js|css)$/.test(f));
   let gz = 0;
-  for (const f of ['app.js', 'app.css']) {
+  for (const f of files) {
     const res = await fetch(`${EDGE_URL}/${f}`);
     if (!res.ok) throw new Error(`${f}: ${res.status}`);
     gz += gzipSync(Buffer.from(await res.arrayBuffer()), { level: 9 }).length;
   }
+  console.log(`# shipped: ${files.join(' ')}`);
   report('pwa_js_css_gzip', gz / 1024, 'KB', 300);
 } finally {
   await browser.close();

@@ -5,8 +5,9 @@
 // Env: EDGE_URL (edge agent serving the PWA + field API), SCREENSHOT_DIR (default e2e/out),
 //      E2E_EMAIL / E2E_PASSWORD (default tech1@example.com / tech123!), E2E_JOB_ID (job to run;
 //      default: the first of today's jobs the technician is primary on and can start),
-//      E2E_BEFORE_COMPLETE / E2E_AFTER_COMPLETE (shell commands run just before tapping Complete
-//      and after the job shows completed, e.g. to cut and restore the agent's NATS link),
+//      E2E_LINK_DOWN / E2E_LINK_UP (shell commands: run before the photo is attached and after the
+//      job shows completed, e.g. to cut and restore the agent's NATS link, so the completion with
+//      its evidence happens offline),
 //      HUB_URL (if set: wait until the hub's field API shows the job completed with a photo),
 //      HUB_WAIT_MS (default 60000), CHROMIUM_PATH (default /usr/bin/chromium).
 import { after, before, describe, test } from 'node:test';
@@ -129,6 +130,37 @@ describe('technician PWA', { concurrency: false }, () => {
     assert.ok(await page.locator('[data-testid="exec-complete"]').isDisabled(), 'Complete enabled without evidence');
   });
 
+  test('add a note (a double tap sends once)', async () => {
+    await page.click('[data-testid="tab-notes"]');
+    const text = 'e2e note ' + Date.now();
+    await page.fill('[data-testid="note-body"]', text);
+    await page.dblclick('[data-testid="note-submit"]');
+    await page.waitForSelector(`[data-testid="note"]:has-text("${text}")`, { timeout: 20000 });
+    const r = await pageApi(`/api/v1/field/jobs/${jobId}`);
+    assert.equal((r.body.notes || []).filter((n) => n.body === text).length, 1, 'note saved once');
+  });
+
+  test('record material usage', async () => {
+    await page.click('[data-testid="tab-materials"]');
+    const rows = page.locator('[data-testid="material-row"]');
+    if (!(await rows.count())) {
+      console.log('# job has no materials: usage not recorded');
+      return;
+    }
+    const before = await pageApi(`/api/v1/field/jobs/${jobId}`);
+    const used0 = before.body.materials[0].quantity_used;
+    await page.locator('[data-testid="material-qty"]').first().fill('1');
+    await page.click('[data-testid="materials-submit"]');
+    await page.waitForFunction(() => !document.querySelector('[data-testid="materials-submit"]')?.textContent?.includes('Saving'));
+    let used = used0;
+    for (let i = 0; i < 40 && used === used0; i++) {
+      await page.waitForTimeout(250);
+      used = (await pageApi(`/api/v1/field/jobs/${jobId}`)).body.materials.find((m) => m.id === before.body.materials[0].id).quantity_used;
+    }
+    assert.equal(used, used0 + 1);
+    await shot('05a-materials');
+  });
+
   test('a wrong file is refused with a message', async () => {
     await page.click('[data-testid="tab-completion"]');
     await page.setInputFiles('[data-testid="photo-input"]', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not a photo') });
@@ -136,6 +168,14 @@ describe('technician PWA', { concurrency: false }, () => {
   });
 
   test('attach a photo and a signature', async () => {
+    if (process.env.E2E_LINK_DOWN) {
+      run(process.env.E2E_LINK_DOWN, 'link down');
+      const off = await page
+        .waitForSelector('[data-testid="sync-indicator"][data-state="offline"]', { timeout: 30000 })
+        .then(() => true, () => false);
+      console.log(`# sync indicator ${off ? 'shows offline' : 'did not show offline within 30 s'}`);
+      await shot('04a-offline');
+    }
     await page.setInputFiles('[data-testid="photo-input"]', { name: 'site.png', mimeType: 'image/png', buffer: makePNG() });
     await page.waitForSelector('[data-testid="completion-gate"] [data-kind="photo"]', { timeout: 20000 });
     await page.fill('[data-testid="signature-pad-name"]', 'Ada Customer');
@@ -147,7 +187,6 @@ describe('technician PWA', { concurrency: false }, () => {
   });
 
   test('complete the job', async () => {
-    run(process.env.E2E_BEFORE_COMPLETE, 'before complete');
     const btn = page.locator('[data-testid="exec-complete"]');
     await btn.waitFor();
     assert.ok(!(await btn.isDisabled()), 'Complete still disabled: ' + (await btn.getAttribute('title')));
@@ -166,7 +205,7 @@ describe('technician PWA', { concurrency: false }, () => {
     assert.ok(r.body.attachments.some((a) => a.kind === 'photo'), 'no photo on the job');
     assert.ok(r.body.attachments.some((a) => a.kind === 'signature'), 'no signature on the job');
     await shot('06-job-completed');
-    run(process.env.E2E_AFTER_COMPLETE, 'after complete');
+    run(process.env.E2E_LINK_UP, 'link up');
   });
 
   test('sync indicator and detail page', async () => {
@@ -197,10 +236,9 @@ describe('technician PWA', { concurrency: false }, () => {
     await page.waitForSelector('[data-testid="site-map"]');
     await page.waitForTimeout(800);
     await shot('08-site-map');
-    const closure = page.locator('[data-testid="site-map"] .mk-circle').first();
+    const closure = page.locator('[data-testid="closure-link"]').first();
     if (await closure.count()) {
       await closure.click();
-      await page.click('[data-testid="open-closure"]');
       await page.waitForSelector('[data-testid="closure-view"]');
       await shot('09-closure');
     } else console.log('# no splice closure near the site: closure screen not shot');

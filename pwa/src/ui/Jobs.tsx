@@ -1,12 +1,11 @@
-import * as L from 'leaflet';
 import { memo } from 'preact/compat';
-import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import { ApiError } from '../api';
 import { loadJobs, type Loaded } from '../data';
 import { dayKey, dayLabel, fmtDateTime, fmtTime, label } from '../format';
 import { STATUS_LABEL } from '../statemachine';
 import type { Job } from '../types';
-import { STATUS_COLOR, esc, useLeaflet } from './LeafletMap';
+import { LazyJobsMap } from './LazyMaps';
 
 type Filter = 'open' | 'all' | 'done';
 const OPEN = new Set(['draft', 'scheduled', 'dispatched', 'in_progress', 'paused']);
@@ -18,14 +17,15 @@ export function Jobs({ mode }: { mode: 'list' | 'map' }) {
   const [q, setQ] = useState('');
   const [filter, setFilter] = useState<Filter>('all');
 
-  async function load() {
-    setLoading(true);
+  async function load(silent = false) {
+    if (!silent) setLoading(true);
     try {
       const r = await loadJobs();
       performance.mark('jobs-loaded');
       setRes(r);
       setErr('');
     } catch (e) {
+      if (silent) return;
       setErr((e as ApiError).network ? 'Cannot reach the field agent and no saved job list is on this tablet yet.' : (e as Error).message);
     } finally {
       setLoading(false);
@@ -33,6 +33,9 @@ export function Jobs({ mode }: { mode: 'list' | 'map' }) {
   }
   useEffect(() => {
     void load();
+    // New or changed jobs reach the agent from the office: refresh quietly while visible.
+    const t = setInterval(() => document.visibilityState === 'visible' && void load(true), 30000);
+    return () => clearInterval(t);
   }, []);
 
   const jobs = useMemo(() => {
@@ -54,7 +57,7 @@ export function Jobs({ mode }: { mode: 'list' | 'map' }) {
           <a href="#/jobs" class={mode === 'list' ? 'seg-on' : ''} aria-current={mode === 'list' ? 'page' : undefined} data-testid="view-list">List</a>
           <a href="#/map" class={mode === 'map' ? 'seg-on' : ''} aria-current={mode === 'map' ? 'page' : undefined} data-testid="view-map">Map</a>
         </div>
-        <button class="btn" onClick={load} disabled={loading} data-testid="jobs-refresh">{loading ? 'Loading…' : 'Refresh'}</button>
+        <button class="btn" onClick={() => load()} disabled={loading} data-testid="jobs-refresh">{loading ? 'Loading…' : 'Refresh'}</button>
       </div>
       <div class="toolbar">
         <label class="field inline grow">
@@ -75,7 +78,7 @@ export function Jobs({ mode }: { mode: 'list' | 'map' }) {
       {err && <p class="banner banner-error" role="alert">{err}</p>}
       {!res && loading && <p class="muted" aria-busy="true">Loading jobs…</p>}
       {res && mode === 'list' && <JobList jobs={jobs} />}
-      {res && mode === 'map' && <JobsMap jobs={jobs} />}
+      {res && mode === 'map' && <LazyJobsMap jobs={jobs} />}
     </section>
   );
 }
@@ -149,38 +152,3 @@ const JobRow = memo(function JobRow({ j }: { j: Job }) {
   );
 });
 
-function JobsMap({ jobs }: { jobs: Job[] }) {
-  const { ref, map } = useLeaflet('Map of my jobs');
-  const layer = useRef<L.LayerGroup | null>(null);
-  const located = jobs.filter((j) => j.site?.lat != null && j.site?.lon != null);
-  useEffect(() => {
-    if (!map) return;
-    layer.current?.remove();
-    const g = L.featureGroup();
-    for (const j of located) {
-      const m = L.circleMarker([j.site!.lat!, j.site!.lon!], {
-        radius: 11, color: '#fff', weight: 3, fillColor: STATUS_COLOR[j.status] || '#333', fillOpacity: 1,
-      });
-      m.bindPopup(
-        `<strong>${esc(j.number)}</strong> ${esc(j.title)}<br>${esc(fmtDateTime(j.scheduled_start))}<br>${esc(j.customer?.name)}<br>` +
-          `${esc(j.site?.address)}<br><a class="popup-link" href="#/jobs/${esc(j.id)}">Open job</a>`,
-      );
-      m.bindTooltip(`${j.number} · ${STATUS_LABEL[j.status]}`);
-      g.addLayer(m);
-    }
-    g.addTo(map);
-    layer.current = g;
-    if (located.length) map.fitBounds(g.getBounds().pad(0.2), { maxZoom: 15 });
-  }, [map, jobs]);
-  return (
-    <div class="map-wrap">
-      <div ref={ref} class="map" data-testid="jobs-map" />
-      <div class="legend" aria-label="Legend">
-        {Object.entries(STATUS_COLOR).map(([s, c]) => (
-          <span key={s}><i style={{ background: c }} aria-hidden="true" />{STATUS_LABEL[s as keyof typeof STATUS_LABEL]}</span>
-        ))}
-        <span class="muted">{located.length} of {jobs.length} jobs have a location</span>
-      </div>
-    </div>
-  );
-}
