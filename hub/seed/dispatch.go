@@ -99,9 +99,9 @@ func seedDispatch(ctx context.Context, d *Demo) error {
 	}
 	jobs := []struct {
 		title, typ, prio, tech string
-		hour, dur          int
-		dx, dy             float64
-		status             string
+		hour, dur              int
+		dx, dy                 float64
+		status                 string
 	}{
 		{"Fiber drop install", "install", "normal", "tech1@example.com", 8, 120, 0.010, 0.004, "dispatched"},
 		{"ONT not syncing", "repair", "high", "tech1@example.com", 11, 60, -0.012, 0.006, "scheduled"},
