@@ -528,3 +528,11 @@ func (w WorkOrder) IsHelper(person string) bool {
 	}
 	return false
 }
+
+// When is the scheduled start for compact tables ("Nov 28 16:00 UTC").
+func (w WorkOrder) When() string {
+	if w.ScheduledStart == nil {
+		return "unscheduled"
+	}
+	return w.ScheduledStart.UTC().Format("Jan 2 15:04") + " UTC"
+}
