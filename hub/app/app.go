@@ -190,13 +190,14 @@ func (a *App) buildServer(ctx context.Context) error {
 	csrf := sha256.Sum256([]byte("csrf:" + string(a.Keys.SigningSecret())))
 	a.Server = web.New(web.Deps{
 		Auth: a.Auth, People: a.People, RBAC: a.RBAC, Audit: a.Audit, Keys: a.Keys,
-		Limiter:  &web.RateLimiter{Redis: a.Redis, Limit: a.Config.RateLimit, Window: a.Config.RateWindow, Logger: a.Logger},
+		Limiter:  &web.RateLimiter{Redis: a.Redis, Limit: a.Config.RateLimit, Window: a.Config.RateWindow, Logger: a.Logger, LeaseMax: 20},
 		Logger:   a.Logger,
 		Ready:    a.readiness(),
 		Registry: a.Registry, CSRFKey: csrf[:], LoginLimit: a.Config.LoginLimit, SecureCookies: a.Config.SecureCookies, MaxBodyBytes: a.Config.MaxBodyBytes,
 		Areas: areas,
 	})
 	a.coreDashboard()
+	a.portalSections()
 	return nil
 }
 

@@ -6,6 +6,10 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"dotmac.dev/field/hub/dispatch"
+	"dotmac.dev/field/hub/fiber"
+	"dotmac.dev/field/hub/inventory"
+	"dotmac.dev/field/hub/survey"
+	"dotmac.dev/field/hub/syncsvc"
 	"dotmac.dev/field/hub/web"
 	"dotmac.dev/field/hub/workorder"
 )
@@ -20,6 +24,26 @@ var areaBuilders = []func(ctx context.Context, a *App) (web.Area, error){
 	func(ctx context.Context, a *App) (web.Area, error) {
 		return dispatch.New(ctx, dispatch.Deps{DB: a.DB, NC: a.NC, Logger: a.Logger, PublicURL: a.Config.PublicURL, Go: a.Go})
 	},
+	func(ctx context.Context, a *App) (web.Area, error) {
+		return inventory.NewArea(inventory.NewService(a.DB)), nil
+	},
+	func(ctx context.Context, a *App) (web.Area, error) {
+		return survey.NewArea(survey.NewService(a.DB)), nil
+	},
+	func(ctx context.Context, a *App) (web.Area, error) {
+		return fiber.NewArea(fiber.NewService(a.DB, a.Logger)), nil
+	},
+	func(ctx context.Context, a *App) (web.Area, error) { return syncsvc.Build(ctx, syncConfig(a), a.Go) },
+}
+
+// syncConfig hands the sync area what it needs from the wired hub.
+func syncConfig(a *App) syncsvc.Config {
+	cfg := syncsvc.Config{DB: a.DB, NC: a.NC, Logger: a.Logger, Registry: a.Registry, DataDir: a.Config.DataDir,
+		HubURL: a.Config.PublicURL, AgentNATSURL: a.Config.NATSURL}
+	if a.NATS != nil {
+		cfg.NS, cfg.AgentNATSURL = a.NATS.NS, a.NATS.ClientURL()
+	}
+	return cfg
 }
 
 func (a *App) buildAreas(ctx context.Context) ([]web.Area, error) {
@@ -36,9 +60,8 @@ func (a *App) buildAreas(ctx context.Context) ([]web.Area, error) {
 	return out, nil
 }
 
-// natsAuthenticator decides who may connect to the embedded NATS server. nil keeps the default
-// (the hub's own user only) until the sync area installs per-device credentials.
-func (a *App) natsAuthenticator() server.Authentication { return natsAuth }
+// natsAuthenticator decides who may connect to the embedded NATS server: the hub itself and
+// enrolled devices, each limited to its own subjects (syncsvc).
+func (a *App) natsAuthenticator() server.Authentication { return natsAuth(a) }
 
-// natsAuth is set by the sync area (per-device credentials whose permissions the server enforces).
-var natsAuth server.Authentication
+var natsAuth = func(a *App) server.Authentication { return syncsvc.NewAuthenticator(a.DB, a.Logger) }

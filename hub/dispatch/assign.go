@@ -40,7 +40,8 @@ func writeAssignments(ctx context.Context, tx pgx.Tx, as []assignment, actorID s
 	rows, err := tx.Query(ctx, `WITH u AS (
 			SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::timestamptz[], $5::timestamptz[], $6::text[])
 				AS u(id, assigned_to, version, eta, start, source)),
-		old AS (SELECT w.id, w.assigned_to FROM work_orders w JOIN u ON u.id = w.id),
+		old AS (SELECT w.id, w.assigned_to, (SELECT coalesce(json_agg(wa.person_id), '[]') FROM work_order_assignments wa
+			WHERE wa.work_order_id = w.id AND NOT wa.is_primary)::text AS crew FROM work_orders w JOIN u ON u.id = w.id),
 		upd AS (
 			UPDATE work_orders w SET assigned_to = u.assigned_to, version = w.version + 1, updated_at = now(),
 				estimated_arrival_at = CASE WHEN u.assigned_to IS NULL THEN NULL ELSE coalesce(u.eta, u.start, w.estimated_arrival_at) END,
@@ -51,20 +52,20 @@ func writeAssignments(ctx context.Context, tx pgx.Tx, as []assignment, actorID s
 				status = CASE WHEN u.start IS NOT NULL AND w.status = 'draft' THEN 'scheduled' ELSE w.status END
 			FROM u WHERE w.id = u.id AND w.version = u.version AND w.is_active AND w.status NOT IN ('completed', 'canceled')
 			RETURNING w.id, w.version, w.number, w.assigned_to, u.source)
-		SELECT upd.id, upd.version, upd.number, upd.assigned_to, old.assigned_to, upd.source FROM upd JOIN old ON old.id = upd.id`,
+		SELECT upd.id, upd.version, upd.number, upd.assigned_to, old.assigned_to, old.crew, upd.source FROM upd JOIN old ON old.id = upd.id`,
 		ids, tos, vers, etas, starts, srcs)
 	if err != nil {
 		return nil, fmt.Errorf("dispatch: assign: %w", err)
 	}
 	type changed struct {
-		id, number, source string
-		version            int64
-		to, prev           *string
+		id, number, source, crew string
+		version                  int64
+		to, prev                 *string
 	}
 	var ch []changed
 	for rows.Next() {
 		var c changed
-		if err := rows.Scan(&c.id, &c.version, &c.number, &c.to, &c.prev, &c.source); err != nil {
+		if err := rows.Scan(&c.id, &c.version, &c.number, &c.to, &c.prev, &c.crew, &c.source); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -79,9 +80,9 @@ func writeAssignments(ctx context.Context, tx pgx.Tx, as []assignment, actorID s
 		return out, nil
 	}
 	m := len(ch)
-	cid, cnum, csrc, cto, cprev, cver := make([]string, m), make([]string, m), make([]string, m), make([]*string, m), make([]*string, m), make([]int64, m)
+	cid, ccrew, csrc, cto, cprev := make([]string, m), make([]string, m), make([]string, m), make([]*string, m), make([]*string, m)
 	for i, c := range ch {
-		cid[i], cnum[i], csrc[i], cto[i], cprev[i], cver[i] = c.id, c.number, c.source, c.to, c.prev, c.version
+		cid[i], ccrew[i], csrc[i], cto[i], cprev[i] = c.id, c.crew, c.source, c.to, c.prev
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM work_order_assignments wa USING unnest($1::uuid[], $2::uuid[]) AS u(id, assigned_to)
 		WHERE wa.work_order_id = u.id AND (wa.is_primary OR wa.person_id = u.assigned_to)`, cid, cto); err != nil {
@@ -92,12 +93,16 @@ func writeAssignments(ctx context.Context, tx pgx.Tx, as []assignment, actorID s
 		cid, cto); err != nil {
 		return nil, err
 	}
+	// The payload has the shape of the work order area's events (workorder.EventPayload), plus source.
 	if _, err := tx.Exec(ctx, `INSERT INTO domain_events (topic, entity, entity_id, payload, actor_id)
-		SELECT CASE WHEN u.assigned_to IS NULL THEN 'work_order.unassigned' ELSE 'work_order.assigned' END, 'work_order', u.id,
-			jsonb_build_object('work_order_id', u.id, 'number', u.number, 'assigned_to', u.assigned_to,
-				'previous_assigned_to', u.prev, 'version', u.version, 'source', u.source), $7::uuid
-		FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::bigint[], $6::text[]) AS u(id, number, assigned_to, prev, version, source)`,
-		cid, cnum, cto, cprev, cver, csrc, nilIfEmpty(actorID)); err != nil {
+		SELECT CASE WHEN w.assigned_to IS NULL THEN 'work_order.unassigned' ELSE 'work_order.assigned' END, 'work_order', w.id,
+			jsonb_build_object('id', w.id, 'number', w.number, 'version', w.version, 'status', w.status, 'assigned_to', w.assigned_to,
+				'previous_assigned_to', u.prev, 'crew', (SELECT coalesce(jsonb_agg(wa.person_id), '[]') FROM work_order_assignments wa
+					WHERE wa.work_order_id = w.id AND NOT wa.is_primary),
+				'previous_crew', u.prev_crew::jsonb, 'scheduled_start', w.scheduled_start, 'scheduled_end', w.scheduled_end,
+				'title', w.title, 'customer_id', w.customer_id, 'source', u.source), $5::uuid
+		FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[]) AS u(id, prev, prev_crew, source) JOIN work_orders w ON w.id = u.id`,
+		cid, cprev, ccrew, csrc, nilIfEmpty(actorID)); err != nil {
 		return nil, err
 	}
 	// A manual decision settles the queue entry too.

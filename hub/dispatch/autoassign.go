@@ -143,7 +143,7 @@ func (s *Service) run(ctx context.Context, jobs []*job, actorID string) (*BatchR
 	}
 	p := &planner{rules: rules, now: now}
 	if len(open) > 0 {
-		techs, names, err := loadCandidates(ctx, s.DB.Pool, from, to)
+		techs, names, err := loadCandidates(ctx, s.DB.Pool, from, to, now)
 		if err != nil {
 			return nil, err
 		}
@@ -229,8 +229,9 @@ func maxTime(a, b time.Time) time.Time {
 }
 
 // loadCandidates reads every active technician with their skills, and their shifts, unavailable
-// blocks and open assigned jobs in [from, to): six queries whatever the number of technicians.
-func loadCandidates(ctx context.Context, q querier, from, to time.Time) ([]*candidate, map[string]string, error) {
+// blocks and open assigned jobs in [from, to) (unscheduled open jobs count toward the day of
+// now): six queries whatever the number of technicians.
+func loadCandidates(ctx context.Context, q querier, from, to, now time.Time) ([]*candidate, map[string]string, error) {
 	byID := map[string]*candidate{}
 	var techs []*candidate
 	rows, err := q.Query(ctx, `SELECT tp.person_id, coalesce(nullif(p.display_name, ''), trim(p.first_name || ' ' || p.last_name)), tp.region
@@ -308,12 +309,16 @@ func loadCandidates(ctx context.Context, q querier, from, to time.Time) ([]*cand
 	var dur int
 	if err := each(`SELECT id, assigned_to, scheduled_start, scheduled_end, coalesce(estimated_duration_minutes, 0) FROM work_orders
 		WHERE is_active AND assigned_to IS NOT NULL AND status NOT IN ('completed', 'canceled')
-		  AND scheduled_start < $2 AND scheduled_start >= $1 - interval '1 day'`, []any{from, to}, func(r pgx.Rows) error {
+		  AND (scheduled_start < $2 AND scheduled_start >= $1::timestamptz - interval '1 day' OR scheduled_start IS NULL)`, []any{from, to}, func(r pgx.Rows) error {
 		if err := r.Scan(&jid, &pid, &st, &en, &dur); err != nil {
 			return err
 		}
 		c := byID[pid]
 		if c == nil {
+			return nil
+		}
+		if st == nil {
+			c.DayLoad[dayKey(now)]++
 			return nil
 		}
 		j := job{Start: st, End: en, Duration: dur}
@@ -345,7 +350,9 @@ func loadCandidates(ctx context.Context, q querier, from, to time.Time) ([]*cand
 const TieBreakNearest = 50
 
 // liveDistances returns, per job, the metres to the nearest fresh, on-shift, sharing technicians
-// (PostGIS KNN over the presence GiST index, TieBreakNearest per job).
+// (PostGIS KNN over the presence GiST index, TieBreakNearest per job). The distance is the one the
+// <-> operator computes (on the sphere): four times cheaper than ST_Distance on the spheroid, and
+// only a ranking needs it.
 func (s *Service) liveDistances(ctx context.Context, jobIDs []string, now time.Time) (map[string]map[string]float64, error) {
 	out := map[string]map[string]float64{}
 	var any bool
@@ -359,7 +366,7 @@ func (s *Service) liveDistances(ctx context.Context, jobIDs []string, now time.T
 	rows, err := s.DB.Pool.Query(ctx, `SELECT w.id, k.person_id, k.m
 		FROM work_orders w JOIN sites st ON st.id = w.site_id
 		CROSS JOIN LATERAL (
-			SELECT p.person_id, ST_Distance(p.geog, st.geom::geography) AS m
+			SELECT p.person_id, p.geog <-> st.geom::geography AS m -- the KNN operator's own (sphere) distance
 			FROM field_tech_presence p
 			WHERE p.location_sharing_enabled AND p.status = 'on_shift' AND p.location_at > $2 AND p.geog IS NOT NULL
 			ORDER BY p.geog <-> st.geom::geography

@@ -14,7 +14,7 @@ import (
 
 // BoardFilter chooses the board's window and what it shows.
 type BoardFilter struct {
-	Date   time.Time // the first day (UTC)
+	Date   time.Time // midnight of the first day, in the board's time zone
 	Days   int       // 1 or 7
 	Region string
 	Skill  string // skill id
@@ -119,13 +119,24 @@ func scanBoardJob(row pgx.Row, j *BoardJob) error {
 // MaxUnscheduled caps the unscheduled part of the queue on the board.
 const MaxUnscheduled = 500
 
-// ParseBoardFilter validates the board's query parameters.
-func ParseBoardFilter(date, days, region, skill, status string, now time.Time) (BoardFilter, error) {
+// ParseBoardFilter validates the board's query parameters. tz is an IANA zone name (the
+// dispatcher's): days start at its midnight; empty means UTC.
+func ParseBoardFilter(date, days, region, skill, status, tz string, now time.Time) (BoardFilter, error) {
 	f := BoardFilter{Days: 1, Region: strings.TrimSpace(region), Skill: skill, Status: status}
 	errs := hub.Fields{}
-	f.Date = dayStart(now)
+	loc := time.UTC
+	if tz != "" {
+		l, err := time.LoadLocation(tz)
+		if err != nil || len(tz) > 64 {
+			errs.Add("tz", "must be a time zone name like America/Denver")
+		} else {
+			loc = l
+		}
+	}
+	y, m, d := now.In(loc).Date()
+	f.Date = time.Date(y, m, d, 0, 0, 0, 0, loc)
 	if date != "" {
-		d, err := time.Parse("2006-01-02", date)
+		d, err := time.ParseInLocation("2006-01-02", date, loc)
 		if err != nil {
 			errs.Add("date", "must be a date like 2025-01-31")
 		}
@@ -152,7 +163,10 @@ func (s *Service) Board(ctx context.Context, f BoardFilter) (*Board, error) {
 	if f.Days != 7 {
 		f.Days = 1
 	}
-	from := dayStart(f.Date)
+	from := f.Date
+	if from.IsZero() {
+		from = dayStart(s.now())
+	}
 	to := from.AddDate(0, 0, f.Days)
 	now := s.now()
 	b := &Board{From: from, To: to, Days: f.Days, Technicians: []BoardTech{}, Shifts: []BoardShift{}, Blocks: []BoardShift{},

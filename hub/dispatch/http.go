@@ -116,14 +116,23 @@ func (a *Area) Routes(s *web.Server) {
 	api.POST("/work-orders/:id/track-link", web.Perm(permUpdate), a.handleTrackLink)
 	api.GET("/track/:token", web.Public, a.handleTrackJSON)
 
-	s.Admin.GET("/operations/dispatch", web.Perm(permRead), a.handleBoardPage)
-	s.Admin.GET("/operations/dispatch/ws", web.Perm(permRead), a.handleSocket)
+	// The board page's own calls: the same handlers on the staff cookie session (whose cookie
+	// is scoped to /admin), CSRF-checked on POST.
+	adm := s.Admin
+	adm.GET("/operations/dispatch", web.Perm(permRead), a.handleBoardPage)
+	adm.GET("/operations/dispatch/ws", web.Perm(permRead), a.handleSocket)
+	adm.GET("/operations/dispatch/board.json", web.Perm(permRead), a.handleBoard)
+	adm.GET("/operations/dispatch/map.json", web.Perm(permRead), a.handleMap)
+	adm.GET("/operations/dispatch/jobs/:id", web.Perm(permRead), a.handleBoardJob)
+	adm.GET("/operations/dispatch/jobs/:id/nearest", web.Perm(permRead), a.handleNearest)
+	adm.POST("/operations/dispatch/jobs/:id/assign", web.Perm(permDispatch), a.handleAssign)
+	adm.POST("/operations/dispatch/jobs/:id/auto-assign", web.Perm(permDispatch), a.handleAutoAssign)
+	adm.POST("/operations/dispatch/auto-assign", web.Perm(permDispatch), a.handleAutoAssignBatch)
 
 	s.Root.GET("/track/:token", web.Public, a.handleTrackPage)
 	s.Root.POST("/track/:token/confirm", web.Public, a.handleTrackConfirm)
 	s.Root.POST("/track/:token/reschedule", web.Public, a.handleTrackReschedule)
-	sub, _ := fs.Sub(staticFS, "static")
-	s.AddStatic("dispatch", sub)
+	s.Root.GET("/assets/dispatch/*path", web.Public, a.handleStatic)
 }
 
 // Jobs registers the pings maintenance task, hourly.
@@ -324,7 +333,7 @@ func (a *Area) handleRoute(c *gin.Context) {
 // --- board ---------------------------------------------------------------------------------------
 
 func (a *Area) boardFilter(c *gin.Context) (BoardFilter, error) {
-	return ParseBoardFilter(c.Query("date"), c.Query("days"), c.Query("region"), c.Query("skill"), c.Query("status"), a.Svc.now())
+	return ParseBoardFilter(c.Query("date"), c.Query("days"), c.Query("region"), c.Query("skill"), c.Query("status"), c.Query("tz"), a.Svc.now())
 }
 
 func (a *Area) handleBoard(c *gin.Context) {

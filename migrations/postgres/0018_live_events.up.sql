@@ -1,10 +1,6 @@
--- Live fan-out of domain events: each consumer keeps its own cursor, and inserts wake listeners.
-
-CREATE TABLE IF NOT EXISTS domain_event_consumers (
-	consumer text PRIMARY KEY,
-	last_id bigint NOT NULL DEFAULT 0,
-	updated_at timestamptz NOT NULL DEFAULT now()
-);
+-- Live fan-out of domain events: the live relay keeps its cursor in domain_event_consumers (0011)
+-- as consumer "live", and every insert into domain_events (also set-based ones that do not go
+-- through outbox.Write) wakes the relays.
 
 CREATE FUNCTION domain_events_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

@@ -58,6 +58,9 @@ export function JobDetail({ id, tab: initialTab }: { id: string; tab: string }) 
 
   useEffect(() => {
     void reload();
+    const poll = setInterval(() => {
+      if (document.visibilityState === 'visible' && !busy.current) void reload(true);
+    }, 30000);
     void idbGet<string>('drafts', 'sigreason:' + id).then((v) => v && setSigReasonState(v));
     const offRefused = onRefused((e) => {
       if (e.job_id === id) void reload(true);
@@ -86,6 +89,7 @@ export function JobDetail({ id, tab: initialTab }: { id: string; tab: string }) 
       } else void reload(true);
     });
     return () => {
+      clearInterval(poll);
       offRefused();
       offApplied();
     };
@@ -256,9 +260,18 @@ export function JobDetail({ id, tab: initialTab }: { id: string; tab: string }) 
         </aside>
 
         <div class="job-tabs">
-          <div class="tabs" role="tablist" aria-label="Job sections">
+          <div class="tabs" role="tablist" aria-label="Job sections" onKeyDown={(e) => {
+            const keys = tabs.filter((t) => t[2]).map((t) => t[0]);
+            const i = keys.indexOf(current);
+            const n = e.key === 'ArrowRight' ? (i + 1) % keys.length : e.key === 'ArrowLeft' ? (i - 1 + keys.length) % keys.length : e.key === 'Home' ? 0 : e.key === 'End' ? keys.length - 1 : -1;
+            if (n < 0) return;
+            e.preventDefault();
+            setTab(keys[n]);
+            document.getElementById(`tab-${keys[n]}`)?.focus();
+          }}>
             {tabs.filter((t) => t[2]).map(([k, name]) => (
               <button key={k} role="tab" id={`tab-${k}`} aria-selected={current === k} aria-controls={`panel-${k}`}
+                tabIndex={current === k ? 0 : -1}
                 class={current === k ? 'tab tab-on' : 'tab'} onClick={() => setTab(k)} data-testid={`tab-${k}`}>
                 {name}
               </button>

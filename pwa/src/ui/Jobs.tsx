@@ -17,14 +17,15 @@ export function Jobs({ mode }: { mode: 'list' | 'map' }) {
   const [q, setQ] = useState('');
   const [filter, setFilter] = useState<Filter>('all');
 
-  async function load() {
-    setLoading(true);
+  async function load(silent = false) {
+    if (!silent) setLoading(true);
     try {
       const r = await loadJobs();
       performance.mark('jobs-loaded');
       setRes(r);
       setErr('');
     } catch (e) {
+      if (silent) return;
       setErr((e as ApiError).network ? 'Cannot reach the field agent and no saved job list is on this tablet yet.' : (e as Error).message);
     } finally {
       setLoading(false);
@@ -32,6 +33,9 @@ export function Jobs({ mode }: { mode: 'list' | 'map' }) {
   }
   useEffect(() => {
     void load();
+    // New or changed jobs reach the agent from the office: refresh quietly while visible.
+    const t = setInterval(() => document.visibilityState === 'visible' && void load(true), 30000);
+    return () => clearInterval(t);
   }, []);
 
   const jobs = useMemo(() => {
@@ -53,7 +57,7 @@ export function Jobs({ mode }: { mode: 'list' | 'map' }) {
           <a href="#/jobs" class={mode === 'list' ? 'seg-on' : ''} aria-current={mode === 'list' ? 'page' : undefined} data-testid="view-list">List</a>
           <a href="#/map" class={mode === 'map' ? 'seg-on' : ''} aria-current={mode === 'map' ? 'page' : undefined} data-testid="view-map">Map</a>
         </div>
-        <button class="btn" onClick={load} disabled={loading} data-testid="jobs-refresh">{loading ? 'Loading…' : 'Refresh'}</button>
+        <button class="btn" onClick={() => load()} disabled={loading} data-testid="jobs-refresh">{loading ? 'Loading…' : 'Refresh'}</button>
       </div>
       <div class="toolbar">
         <label class="field inline grow">
@@ -79,7 +83,7 @@ export function Jobs({ mode }: { mode: 'list' | 'map' }) {
   );
 }
 
-const FIRST_CHUNK = 40; // rows rendered before the first paint (more than a portrait screen)
+const FIRST_CHUNK = 24; // rows rendered before the first paint (more than a portrait screen holds)
 const CHUNK = 150; // rows added per frame afterwards
 
 function JobList({ jobs }: { jobs: Job[] }) {

@@ -1,0 +1,232 @@
+package inventory_test
+
+import (
+	"context"
+	"net/http"
+	neturl "net/url"
+	"strings"
+	"testing"
+
+	"dotmac.dev/field/hub"
+	"dotmac.dev/field/hub/hubtest"
+	"dotmac.dev/field/hub/postgres"
+)
+
+func TestAPI(t *testing.T) {
+	env := hubtest.New(t, hubtest.Options{Demo: true})
+	ctx := context.Background()
+	admin := env.Token(hubtest.AdminEmail, hubtest.AdminPassword)
+	disp := env.Token(hubtest.DispatchEmail, hubtest.DispatchPass)
+	tech := env.Token(hubtest.Tech1Email, hubtest.TechPassword)
+	tech2 := env.Token("tech2@example.com", hubtest.TechPassword)
+
+	var tech1ID, whID, van1ID string
+	if err := env.DB.Pool.QueryRow(ctx, `SELECT id FROM people WHERE email = 'tech1@example.com'`).Scan(&tech1ID); err != nil {
+		t.Fatal(err)
+	}
+	env.DB.Pool.QueryRow(ctx, `SELECT id FROM inventory_locations WHERE code = 'WH-BZN'`).Scan(&whID)
+	env.DB.Pool.QueryRow(ctx, `SELECT id FROM inventory_locations WHERE technician_id = $1`, tech1ID).Scan(&van1ID)
+	if whID == "" || van1ID == "" {
+		t.Fatal("demo warehouse or van missing")
+	}
+	wo := postgres.NewID()
+	if _, err := env.DB.Pool.Exec(ctx, `INSERT INTO work_orders (id, number, title, status, assigned_to, work_type)
+		VALUES ($1, 'WO-T00001', 'Install', 'dispatched', $2, 'install')`, wo, tech1ID); err != nil {
+		t.Fatal(err)
+	}
+
+	// Items: SKU generated; technicians may not create items.
+	r := env.Do("POST", "/api/v1/inventory/items", admin, map[string]any{"name": "Fiber rosette", "unit": "each"})
+	if r.Status != http.StatusCreated || !strings.HasPrefix(r.Map(t)["sku"].(string), "SKU-") {
+		t.Fatalf("create item: %d %s", r.Status, r.Body)
+	}
+	item := r.Map(t)["id"].(string)
+	if r := env.Do("POST", "/api/v1/inventory/items", tech, map[string]any{"name": "x"}); r.Status != http.StatusForbidden {
+		t.Fatalf("tech creates item: %d", r.Status)
+	}
+	// Adjust: dispatcher may not; admin may; bad input is 400.
+	adj := map[string]any{"item_id": item, "location_id": whID, "quantity_delta": 12, "reason": "delivery"}
+	if r := env.Do("POST", "/api/v1/inventory/stock/adjust", disp, adj); r.Status != http.StatusForbidden {
+		t.Fatalf("dispatcher adjusts: %d", r.Status)
+	}
+	r = env.Do("POST", "/api/v1/inventory/stock/adjust", admin, adj)
+	if r.Status != http.StatusOK || r.Map(t)["available"].(float64) != 12 {
+		t.Fatalf("adjust: %d %s", r.Status, r.Body)
+	}
+	for _, body := range []any{
+		`{"item_id":`, `{"item_id":"x","location_id":"y","quantity_delta":"a lot","reason":"r"}`,
+		map[string]any{"item_id": item, "location_id": whID, "quantity_delta": 0, "reason": "x"},
+		map[string]any{"item_id": item, "location_id": whID, "quantity_delta": 1},
+		map[string]any{"item_id": postgres.NewID(), "location_id": whID, "quantity_delta": 1, "reason": "x"},
+		map[string]any{"item_id": item, "location_id": whID, "quantity_delta": 1, "reason": "x", "extra": 1},
+	} {
+		if r := env.Do("POST", "/api/v1/inventory/stock/adjust", admin, body); r.Status != http.StatusBadRequest {
+			t.Fatalf("bad adjust %v: %d %s", body, r.Status, r.Body)
+		}
+	}
+	r = env.Do("GET", "/api/v1/inventory/stock?item_id="+item, disp, nil)
+	var list struct {
+		Items []map[string]any `json:"items"`
+		Total int              `json:"total"`
+	}
+	r.JSON(t, &list)
+	if r.Status != http.StatusOK || list.Total != 1 || list.Items[0]["on_hand"].(float64) != 12 || list.Items[0]["reserved"].(float64) != 0 {
+		t.Fatalf("stock: %d %s", r.Status, r.Body)
+	}
+	if r := env.Do("GET", "/api/v1/inventory/stock?item_id=nope", admin, nil); r.Status != http.StatusBadRequest {
+		t.Fatalf("bad filter: %d", r.Status)
+	}
+
+	// Materials: 201 with a reservation; 409 says how much is available.
+	r = env.Do("POST", "/api/v1/work-orders/"+wo+"/materials", disp, map[string]any{"item_id": item, "location_id": whID, "quantity": 5})
+	if r.Status != http.StatusCreated || r.Map(t)["status"] != "reserved" || r.Map(t)["reservation"] == nil {
+		t.Fatalf("add material: %d %s", r.Status, r.Body)
+	}
+	mat := r.Map(t)["id"].(string)
+	r = env.Do("POST", "/api/v1/work-orders/"+wo+"/materials", disp, map[string]any{"item_id": item, "location_id": whID, "quantity": 10})
+	if r.Status != http.StatusConflict || r.ErrorCode() != hub.ECONFLICT || !strings.Contains(string(r.Body), "only 7 each") {
+		t.Fatalf("oversell: %d %s", r.Status, r.Body)
+	}
+	if r := env.Do("POST", "/api/v1/work-orders/"+postgres.NewID()+"/materials", disp, map[string]any{"item_id": item, "quantity": 1}); r.Status != http.StatusNotFound {
+		t.Fatalf("unknown work order: %d", r.Status)
+	}
+	if r := env.Do("POST", "/api/v1/work-orders/"+wo+"/materials", disp, map[string]any{"item_id": item, "quantity": -1}); r.Status != http.StatusBadRequest {
+		t.Fatalf("negative quantity: %d", r.Status)
+	}
+
+	// Field consumption: scoped to the technician's jobs, idempotent, answers field materials.
+	ref := postgres.NewID()
+	body := map[string]any{"client_ref": ref, "lines": []map[string]any{{"material_id": mat, "quantity": 6}}}
+	if r := env.Do("POST", "/api/v1/field/jobs/"+wo+"/materials/consume", tech2, body); r.Status != http.StatusNotFound {
+		t.Fatalf("other technician: %d %s", r.Status, r.Body)
+	}
+	if r := env.Do("POST", "/api/v1/field/jobs/"+wo+"/materials/consume", admin, body); r.Status != http.StatusNotFound {
+		t.Fatalf("admin is not on the job: %d %s", r.Status, r.Body)
+	}
+	for range 2 {
+		r = env.Do("POST", "/api/v1/field/jobs/"+wo+"/materials/consume", tech, body)
+		var res struct {
+			Materials []map[string]any `json:"materials"`
+		}
+		r.JSON(t, &res)
+		if r.Status != http.StatusOK || len(res.Materials) != 1 || res.Materials[0]["quantity_used"].(float64) != 6 ||
+			res.Materials[0]["status"] != "used" || res.Materials[0]["sku"] == "" {
+			t.Fatalf("consume: %d %s", r.Status, r.Body)
+		}
+		if strings.Contains(string(r.Body), "unit_cost") {
+			t.Fatal("costs in a field payload")
+		}
+	}
+	r = env.Do("GET", "/api/v1/inventory/stock?item_id="+item, admin, nil)
+	r.JSON(t, &list)
+	if list.Items[0]["on_hand"].(float64) != 6 || list.Items[0]["reserved"].(float64) != 0 {
+		t.Fatalf("stock after consumption: %s", r.Body)
+	}
+	r = env.Do("GET", "/api/v1/inventory/alerts?status=open&kind=over_consumption", admin, nil)
+	r.JSON(t, &list)
+	if list.Total != 1 {
+		t.Fatalf("over consumption alerts: %s", r.Body)
+	}
+	for _, bad := range []string{`{}`, `{"client_ref":"x","lines":[]}`, `{"client_ref":"` + postgres.NewID() + `","lines":[{"material_id":"` + mat + `","quantity":"two"}]}`} {
+		if r := env.Do("POST", "/api/v1/field/jobs/"+wo+"/materials/consume", tech, bad); r.Status != http.StatusBadRequest {
+			t.Fatalf("bad consume %s: %d %s", bad, r.Status, r.Body)
+		}
+	}
+	if r := env.Do("GET", "/api/v1/field/jobs/"+wo+"/materials", tech, nil); r.Status != http.StatusOK {
+		t.Fatalf("field materials: %d", r.Status)
+	}
+
+	// Transfers and requests over HTTP.
+	r = env.Do("POST", "/api/v1/inventory/transfers", admin, map[string]any{"from_location_id": whID, "to_location_id": van1ID,
+		"items": []map[string]any{{"item_id": item, "quantity": 2}}})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("transfer: %d %s", r.Status, r.Body)
+	}
+	r = env.Do("POST", "/api/v1/inventory/transfers", admin, map[string]any{"from_location_id": whID, "to_location_id": van1ID,
+		"items": []map[string]any{{"item_id": item, "quantity": 200}}})
+	if r.Status != http.StatusConflict || !strings.Contains(string(r.Body), "available") {
+		t.Fatalf("transfer too much: %d %s", r.Status, r.Body)
+	}
+	r = env.Do("POST", "/api/v1/material-requests", disp, map[string]any{"destination_location_id": van1ID, "source_location_id": whID,
+		"submit": true, "items": []map[string]any{{"item_id": item, "quantity": 1}}})
+	if r.Status != http.StatusCreated || r.Map(t)["status"] != "submitted" {
+		t.Fatalf("request: %d %s", r.Status, r.Body)
+	}
+	req := r.Map(t)["id"].(string)
+	for _, step := range []struct {
+		token, action string
+		status        int
+	}{
+		{disp, "issue", http.StatusForbidden}, {disp, "approve", http.StatusOK}, {disp, "approve", http.StatusConflict},
+		{admin, "issue", http.StatusOK}, {disp, "fulfill", http.StatusOK}, {disp, "cancel", http.StatusConflict},
+	} {
+		if r := env.Do("POST", "/api/v1/material-requests/"+req+"/"+step.action, step.token, nil); r.Status != step.status {
+			t.Fatalf("%s: %d %s", step.action, r.Status, r.Body)
+		}
+	}
+	if r := env.Do("GET", "/api/v1/material-requests/not-an-id", disp, nil); r.Status != http.StatusNotFound {
+		t.Fatalf("bad request id: %d", r.Status)
+	}
+
+	// Every inventory route has a permission that exists.
+	known := map[string]bool{}
+	for _, p := range hub.Permissions {
+		known[p] = true
+	}
+	n := 0
+	for _, line := range env.App.Server.RouteTable() {
+		f := strings.Fields(line)
+		if len(f) < 3 || !(strings.Contains(f[1], "/inventory") || strings.Contains(f[1], "/material") || strings.Contains(f[1], "/materials")) {
+			continue
+		}
+		n++
+		if !known[f[2]] {
+			t.Errorf("route %s %s: access %q is not a known permission", f[0], f[1], f[2])
+		}
+	}
+	if n < 30 {
+		t.Fatalf("only %d inventory routes found", n)
+	}
+
+	// Admin pages render for the admin (cookie session).
+	b := adminBrowser(t, env)
+	for _, p := range []string{"/admin/inventory/stock", "/admin/inventory/stock?low=on", "/admin/inventory/items", "/admin/inventory/locations",
+		"/admin/inventory/requests", "/admin/inventory/requests/" + req, "/admin/inventory/alerts", "/admin/inventory/stock.csv", "/admin"} {
+		res := env.Send(b, mustReq(t, "GET", env.URL+p))
+		if res.Status != http.StatusOK {
+			t.Fatalf("%s: %d %s", p, res.Status, res.Body)
+		}
+		if p == "/admin/inventory/stock.csv" && !strings.HasPrefix(string(res.Body), "sku,item,unit") {
+			t.Fatalf("csv: %s", res.Body)
+		}
+	}
+}
+
+func mustReq(t *testing.T, method, url string) *http.Request {
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "text/html")
+	return req
+}
+
+// adminBrowser signs the demo admin in to /admin with a cookie session.
+func adminBrowser(t *testing.T, env *hubtest.Env) *http.Client {
+	b := env.Browser()
+	env.Send(b, mustReq(t, "GET", env.URL+"/auth/login"))
+	u, _ := neturl.Parse(env.URL)
+	var csrf string
+	for _, c := range b.Jar.Cookies(u) {
+		if c.Name == "dmf_login_csrf" {
+			csrf = c.Value
+		}
+	}
+	form := neturl.Values{"email": {hubtest.AdminEmail}, "password": {hubtest.AdminPassword}, "csrf_token": {csrf}, "next": {"/admin"}}
+	req, _ := http.NewRequest("POST", env.URL+"/auth/login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if res := env.Send(b, req); res.Status != http.StatusSeeOther {
+		t.Fatalf("admin sign-in: %d %s", res.Status, res.Body)
+	}
+	return b
+}

@@ -1,0 +1,458 @@
+package syncsvc
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	_ "modernc.org/sqlite" // the snapshot file format
+
+	"dotmac.dev/field/hub"
+	"dotmac.dev/field/sync/change"
+	"dotmac.dev/field/sync/checksum"
+	"dotmac.dev/field/sync/jetstream"
+)
+
+// SnapshotFormat names the layout of the bootstrap SQLite file (PROTOCOL-NOTES.md):
+//
+//	meta(key TEXT PRIMARY KEY, value TEXT)   technician_id, cursor, created_at, format, change_schema_version, rows
+//	rows(entity, id, family, version, root_id, data)   data is the row JSON, as in a downstream upsert
+//	checksums(table_name PRIMARY KEY, entity, count, digest, json)   sync/checksum per replica table
+const SnapshotFormat = "dmf-snapshot-1"
+
+// snapshotReuse is how long a technician's snapshot is handed out again instead of a new one.
+const snapshotReuse = 30 * time.Second
+
+// snapshotKeep is how long a snapshot file stays downloadable (for resumed downloads).
+const snapshotKeep = 2 * time.Hour
+
+// Snapshot describes a bootstrap snapshot; the file is GET /api/v1/sync/bootstrap/{id}.
+type Snapshot struct {
+	ID           string            `json:"id"`
+	Format       string            `json:"format"`
+	TechnicianID string            `json:"technician_id"`
+	Cursor       uint64            `json:"cursor"` // consume the feed after this DMF_DOWN sequence
+	Rows         int               `json:"rows"`
+	Size         int64             `json:"size"`
+	SHA256       string            `json:"sha256"`
+	CreatedAt    time.Time         `json:"created_at"`
+	URL          string            `json:"url"`
+	Tables       []*checksum.Table `json:"tables"`
+	path         string
+}
+
+// tableOf returns the replica table of an entity (scope declaration).
+func (s *Service) tableOf(entity string) string {
+	if _, e, ok := s.Scope.FamilyOf(entity); ok {
+		return e.Table
+	}
+	return entity
+}
+
+// Checksums computes the checksums of technician tech's scope per replica table, with the feed
+// position they correspond to (taken before reading).
+func (s *Service) Checksums(ctx context.Context, tech string) (uint64, []*checksum.Table, error) {
+	head, err := s.head(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	tables := map[string]*checksum.Table{}
+	err = s.readScope(ctx, tech, nil, func(r scopeRow) error {
+		name := s.tableOf(r.Entity)
+		t := tables[name]
+		if t == nil {
+			t = checksum.New(name)
+			tables[name] = t
+		}
+		t.Add(r.ID, r.Version)
+		return nil
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return head, s.allTables(tables), nil
+}
+
+// allTables lists a table per replicated entity of the active families, empty ones included.
+func (s *Service) allTables(m map[string]*checksum.Table) []*checksum.Table {
+	var out []*checksum.Table
+	for _, b := range s.Bindings {
+		for _, src := range b.Sources {
+			name := s.tableOf(src.Entity)
+			t := m[name]
+			if t == nil {
+				t = checksum.New(name)
+			}
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// ChecksumRows returns the (id, version) rows of one replica table in the given buckets, for the
+// device to diff (checksum.DiffRows) and repair only what differs.
+func (s *Service) ChecksumRows(ctx context.Context, tech, table string, buckets []int) ([]checksum.Row, error) {
+	entity := ""
+	for _, b := range s.Bindings {
+		for _, src := range b.Sources {
+			if s.tableOf(src.Entity) == table {
+				entity = src.Entity
+			}
+		}
+	}
+	if entity == "" {
+		return nil, hub.Errorf(hub.ENOTFOUND, "no replicated table %q", table)
+	}
+	var all []checksum.Row
+	err := s.readScope(ctx, tech, func(e string) bool { return e == entity }, func(r scopeRow) error {
+		all = append(all, checksum.Row{ID: r.ID, Version: r.Version})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	rows := checksum.InBuckets(all, buckets)
+	if rows == nil {
+		rows = []checksum.Row{}
+	}
+	return rows, nil
+}
+
+// Rows returns current downstream upserts of the given rows of technician tech's scope (ids not
+// in scope are left out: the device drops them).
+func (s *Service) Rows(ctx context.Context, tech, entity string, ids []string) ([]change.Change, error) {
+	if _, _, ok := s.Scope.FamilyOf(entity); !ok {
+		return nil, hub.Invalid(map[string]string{"entity": "unknown entity"})
+	}
+	if len(ids) == 0 || len(ids) > 5000 {
+		return nil, hub.Invalid(map[string]string{"ids": "give between 1 and 5000 ids"})
+	}
+	out := []change.Change{}
+	err := s.scopeRows(ctx, s.DB.Pool, s.activeBindings(ctx), tech, nil, map[string][]string{entity: ids}, func(r scopeRow) error {
+		out = append(out, s.downChange(tech, r.Family, r.Entity, r.ID, change.OpUpsert, r.Version, r.Data))
+		return nil
+	})
+	return out, err
+}
+
+func (s *Service) head(ctx context.Context) (uint64, error) {
+	if s.down == nil {
+		return 0, hub.Errorf(hub.EINTERNAL, "sync feed is not running")
+	}
+	c, err := s.down.Head(ctx)
+	return uint64(c), err
+}
+
+// readScope reads a technician's whole scope in one repeatable-read snapshot.
+func (s *Service) readScope(ctx context.Context, tech string, only func(entity string) bool, fn func(scopeRow) error) error {
+	bindings := s.activeBindings(ctx)
+	if only != nil {
+		var bs []Binding
+		for _, b := range bindings {
+			c := b
+			c.Sources = slices.DeleteFunc(slices.Clone(b.Sources), func(src Source) bool { return !only(src.Entity) })
+			bs = append(bs, c)
+		}
+		bindings = bs
+	}
+	tx, err := s.DB.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	if err := s.scopeRows(ctx, tx, bindings, tech, nil, nil, fn); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// Bootstrap returns a snapshot of technician tech's scope, building one unless a fresh one exists.
+func (s *Service) Bootstrap(ctx context.Context, tech string) (*Snapshot, error) {
+	if s.snapDir == "" {
+		return nil, hub.Errorf(hub.EINTERNAL, "no data directory for snapshots")
+	}
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
+	if err := os.MkdirAll(s.snapDir, 0o750); err != nil {
+		return nil, err
+	}
+	s.cleanSnapshots()
+	if snap := s.latestSnapshot(tech); snap != nil && s.now().Sub(snap.CreatedAt) < snapshotReuse {
+		return snap, nil
+	}
+	return s.BuildSnapshot(ctx, tech)
+}
+
+// BuildSnapshot writes a new snapshot file of technician tech's scope.
+func (s *Service) BuildSnapshot(ctx context.Context, tech string) (*Snapshot, error) {
+	head, err := s.head(ctx) // before reading: everything after it is in the feed
+	if err != nil {
+		return nil, err
+	}
+	created := s.now().UTC()
+	tmp, err := os.CreateTemp(s.snapDir, "building-*.sqlite")
+	if err != nil {
+		return nil, err
+	}
+	tmpPath := tmp.Name()
+	tmp.Close()
+	defer os.Remove(tmpPath)
+	db, err := sql.Open("sqlite", "file:"+tmpPath+"?_pragma=journal_mode(OFF)&_pragma=synchronous(OFF)&_pragma=page_size(16384)")
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.ExecContext(ctx, `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+		CREATE TABLE rows (entity TEXT NOT NULL, id TEXT NOT NULL, family TEXT NOT NULL, version INTEGER NOT NULL, root_id TEXT, data TEXT NOT NULL);
+		CREATE TABLE checksums (table_name TEXT PRIMARY KEY, entity TEXT NOT NULL, count INTEGER NOT NULL, digest TEXT NOT NULL, json TEXT NOT NULL);`); err != nil {
+		return nil, err
+	}
+	stx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer stx.Rollback()
+	ins, err := stx.PrepareContext(ctx, `INSERT INTO rows (entity, id, family, version, root_id, data) VALUES (?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return nil, err
+	}
+	tables := map[string]*checksum.Table{}
+	entityOf := map[string]string{}
+	var ledger []scopeRow
+	n := 0
+	err = s.readScope(ctx, tech, nil, func(r scopeRow) error {
+		var root any
+		if r.Root != "" {
+			root = r.Root
+		}
+		if _, err := ins.ExecContext(ctx, r.Entity, r.ID, r.Family, r.Version, root, string(r.Data)); err != nil {
+			return err
+		}
+		name := s.tableOf(r.Entity)
+		t := tables[name]
+		if t == nil {
+			t = checksum.New(name)
+			tables[name] = t
+			entityOf[name] = r.Entity
+		}
+		t.Add(r.ID, r.Version)
+		r.Data = nil
+		ledger = append(ledger, r)
+		n++
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	ins.Close()
+	list := s.allTables(tables)
+	for _, t := range list {
+		j, _ := json.Marshal(t)
+		e := entityOf[t.Name]
+		if _, err := stx.ExecContext(ctx, `INSERT INTO checksums VALUES (?, ?, ?, ?, ?)`, t.Name, e, int64(t.Count()), t.Digest(), string(j)); err != nil {
+			return nil, err
+		}
+	}
+	for k, v := range map[string]string{"technician_id": tech, "cursor": strconv.FormatUint(head, 10), "created_at": created.Format(time.RFC3339Nano),
+		"format": SnapshotFormat, "change_schema_version": strconv.Itoa(change.SchemaVersion), "rows": strconv.Itoa(n)} {
+		if _, err := stx.ExecContext(ctx, `INSERT INTO meta VALUES (?, ?)`, k, v); err != nil {
+			return nil, err
+		}
+	}
+	if err := stx.Commit(); err != nil {
+		return nil, err
+	}
+	if err := db.Close(); err != nil {
+		return nil, err
+	}
+	sum, size, err := fileSHA256(tmpPath)
+	if err != nil {
+		return nil, err
+	}
+	id := fmt.Sprintf("%s-%d-%s", tech, head, sum[:12])
+	snap := &Snapshot{ID: id, Format: SnapshotFormat, TechnicianID: tech, Cursor: head, Rows: n, Size: size, SHA256: sum,
+		CreatedAt: created, URL: "/api/v1/sync/bootstrap/" + id, Tables: list, path: filepath.Join(s.snapDir, id+".sqlite")}
+	if err := os.Rename(tmpPath, snap.path); err != nil {
+		return nil, err
+	}
+	meta, _ := json.Marshal(snap)
+	if err := os.WriteFile(snap.path+".json", meta, 0o640); err != nil {
+		return nil, err
+	}
+	s.metrics.bootstrapRows.Add(float64(n))
+	// The feed now owes this technician changes relative to the snapshot: remember what it holds.
+	go func() {
+		pctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := s.DB.InTx(pctx, func(tx pgx.Tx) error { return upsertLedger(pctx, tx, tech, ledger) }); err != nil {
+			s.Logger.Warn("scope ledger not primed", "technician_id", tech, "error", err)
+		}
+	}()
+	return snap, nil
+}
+
+func fileSHA256(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// FindSnapshot returns a snapshot of technician tech by id.
+func (s *Service) FindSnapshot(tech, id string) (*Snapshot, error) {
+	if s.snapDir == "" || !strings.HasPrefix(id, tech+"-") || strings.ContainsAny(id, "/\\") || strings.Contains(id, "..") {
+		return nil, hub.Errorf(hub.ENOTFOUND, "snapshot not found")
+	}
+	path := filepath.Join(s.snapDir, id+".sqlite")
+	b, err := os.ReadFile(path + ".json")
+	if err != nil {
+		return nil, hub.Errorf(hub.ENOTFOUND, "snapshot not found (it may have expired: ask for a new one)")
+	}
+	var snap Snapshot
+	if err := json.Unmarshal(b, &snap); err != nil {
+		return nil, err
+	}
+	snap.path = path
+	return &snap, nil
+}
+
+func (s *Service) latestSnapshot(tech string) *Snapshot {
+	matches, _ := filepath.Glob(filepath.Join(s.snapDir, tech+"-*.sqlite.json"))
+	var best *Snapshot
+	for _, m := range matches {
+		id := strings.TrimSuffix(filepath.Base(m), ".sqlite.json")
+		snap, err := s.FindSnapshot(tech, id)
+		if err == nil && (best == nil || snap.CreatedAt.After(best.CreatedAt)) {
+			best = snap
+		}
+	}
+	return best
+}
+
+func (s *Service) cleanSnapshots() {
+	entries, _ := os.ReadDir(s.snapDir)
+	for _, e := range entries {
+		info, err := e.Info()
+		if err == nil && s.now().Sub(info.ModTime()) > snapshotKeep {
+			os.Remove(filepath.Join(s.snapDir, e.Name()))
+		}
+	}
+}
+
+// Open returns the snapshot file.
+func (snap *Snapshot) Open() (*os.File, error) { return os.Open(snap.path) }
+
+// entityOfTable returns the replicated entity stored in a replica table.
+func (s *Service) entityOfTable(table string) string {
+	for _, b := range s.Bindings {
+		for _, src := range b.Sources {
+			if s.tableOf(src.Entity) == table {
+				return src.Entity
+			}
+		}
+	}
+	return ""
+}
+
+// SnapshotPageSize is the number of rows per snapshot page.
+const SnapshotPageSize = 5000
+
+// SnapshotPage is one page of GET /api/v1/sync/snapshot.
+type SnapshotPage struct {
+	SnapshotID string            `json:"snapshot_id"`
+	Cursor     uint64            `json:"cursor"`
+	TotalRows  int               `json:"total_rows"`
+	Changes    []change.Change   `json:"changes"`
+	Next       string            `json:"next"`
+	Checksums  []*checksum.Table `json:"checksums,omitempty"`
+}
+
+// SnapshotPage returns the page after token of a snapshot of technician tech's scope ("" starts
+// a snapshot). Pages come from one snapshot file, so every page has the same cursor and the
+// whole is consistent; a token stays valid while the snapshot is kept (snapshotKeep).
+func (s *Service) SnapshotPage(ctx context.Context, tech, token string, size int) (*SnapshotPage, error) {
+	if size <= 0 {
+		size = SnapshotPageSize
+	}
+	var snap *Snapshot
+	var after int64
+	var err error
+	if token == "" {
+		if snap, err = s.Bootstrap(ctx, tech); err != nil {
+			return nil, err
+		}
+	} else {
+		id, off, ok := strings.Cut(token, ":")
+		if after, err = strconv.ParseInt(off, 10, 64); !ok || err != nil || after < 0 {
+			return nil, hub.Invalid(map[string]string{"page": "not a page token of this hub"})
+		}
+		if snap, err = s.FindSnapshot(tech, id); err != nil {
+			return nil, err
+		}
+	}
+	db, err := sql.Open("sqlite", "file:"+snap.path+"?mode=ro&_pragma=query_only(1)")
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(ctx, `SELECT rowid, entity, id, family, version, data FROM rows WHERE rowid > ? ORDER BY rowid LIMIT ?`, after, size+1)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	p := &SnapshotPage{SnapshotID: snap.ID, Cursor: snap.Cursor, TotalRows: snap.Rows, Changes: make([]change.Change, 0, size)}
+	last := after
+	more := false
+	for rows.Next() {
+		if len(p.Changes) == size {
+			more = true
+			break
+		}
+		var e, id, fam, data string
+		var v int64
+		if err := rows.Scan(&last, &e, &id, &fam, &v, &data); err != nil {
+			return nil, err
+		}
+		p.Changes = append(p.Changes, s.downChange(tech, fam, e, id, change.OpUpsert, v, json.RawMessage(data)))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if more {
+		p.Next = snap.ID + ":" + strconv.FormatInt(last, 10)
+	} else {
+		p.Checksums = snap.Tables
+	}
+	return p, nil
+}
+
+// ScopeRows reads technician tech's whole scope in one consistent snapshot, row by row
+// (benchmarks and tools).
+func (s *Service) ScopeRows(ctx context.Context, tech string, fn func(entity, id string, version int64, data []byte) error) error {
+	return s.readScope(ctx, tech, nil, func(r scopeRow) error { return fn(r.Entity, r.ID, r.Version, r.Data) })
+}
+
+// DownFeed and UpFeed are the service's JetStream feeds (nil before Start).
+func (s *Service) DownFeed() *jetstream.Feed { return s.down }
+
+// UpFeed is the upload feed.
+func (s *Service) UpFeed() *jetstream.Feed { return s.up }

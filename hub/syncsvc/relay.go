@@ -1,0 +1,605 @@
+package syncsvc
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"dotmac.dev/field/sync/change"
+	"dotmac.dev/field/sync/scope"
+)
+
+// relayConsumer is the relay's row in domain_event_consumers.
+const relayConsumer = "sync.relay"
+
+// gapWait is how long the relay waits for a domain_events id below the newest it has seen to
+// commit (ids are taken at insert, rows become visible at commit) before treating it as rolled back.
+const gapWait = 10 * time.Second
+
+// maxBatchBytes keeps published batches well under the NATS payload limit.
+const maxBatchBytes = 512 << 10
+
+// scopeRow is one replicated row in a technician's scope.
+type scopeRow struct {
+	Family  string
+	Entity  string
+	ID      string
+	Version int64
+	Root    string
+	Data    json.RawMessage
+	shared  bool
+	order   int // entity order across bindings: parents first
+}
+
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// activeBindings returns the bindings whose tables exist.
+func (s *Service) activeBindings(ctx context.Context) []Binding {
+	var out []Binding
+	for _, b := range s.Bindings {
+		ok := true
+		for _, t := range b.Requires {
+			var exists bool
+			if err := s.DB.Pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, t).Scan(&exists); err != nil || !exists {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// scopeRows reads technician tech's rows, limited to roots (nil: whole scope) and, per entity,
+// to ids (nil: all). fn is called for each row in entity order (parents first).
+func (s *Service) scopeRows(ctx context.Context, q querier, bindings []Binding, tech string, roots []string, ids map[string][]string, fn func(r scopeRow) error) error {
+	order := 0
+	for _, b := range bindings {
+		for _, src := range b.Sources {
+			order++
+			var idArg any
+			if ids != nil {
+				list, ok := ids[src.Entity]
+				if !ok || len(list) == 0 {
+					continue
+				}
+				idArg = list
+			}
+			var rootArg any
+			if roots != nil {
+				rootArg = roots
+			}
+			rows, err := q.Query(ctx, src.SQL, tech, rootArg, idArg)
+			if err != nil {
+				return fmt.Errorf("scope %s: %w", src.Entity, err)
+			}
+			for rows.Next() {
+				var r scopeRow
+				var root *string
+				var data []byte
+				if err := rows.Scan(&root, &r.ID, &r.Version, &data); err != nil {
+					rows.Close()
+					return fmt.Errorf("scope %s: %w", src.Entity, err)
+				}
+				r.Family, r.Entity, r.Data, r.shared, r.order = b.Family.Name, src.Entity, data, src.Shared, order
+				if root != nil {
+					r.Root = *root
+				}
+				if err := fn(r); err != nil {
+					rows.Close()
+					return err
+				}
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return fmt.Errorf("scope %s: %w", src.Entity, err)
+			}
+		}
+	}
+	return nil
+}
+
+// runRelay relays domain events to the technicians' feeds until ctx ends: woken by NOTIFY on
+// each commit, and every second regardless.
+func (s *Service) runRelay(ctx context.Context) {
+	wake := make(chan struct{}, 1)
+	go s.listen(ctx, wake)
+	sweep := time.NewTicker(5 * time.Minute)
+	defer sweep.Stop()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	st := &relayState{seen: map[int64]bool{}, gapSince: map[int64]time.Time{}}
+	fails := 0
+	for {
+		n, err := s.relayOnce(ctx, st)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			fails++
+			s.Logger.Warn("relay pass failed", "error", err, "attempt", fails)
+			sleepCtx(ctx, min(time.Duration(fails)*200*time.Millisecond, 5*time.Second))
+			continue
+		}
+		fails = 0
+		if n > 0 {
+			continue // more may be waiting
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		case <-tick.C:
+		case <-sweep.C:
+			if err := s.sweepExpired(ctx); err != nil && ctx.Err() == nil {
+				s.Logger.Warn("scope sweep failed", "error", err)
+			}
+		}
+	}
+}
+
+// listen forwards NOTIFY dmf_domain_events to wake.
+func (s *Service) listen(ctx context.Context, wake chan<- struct{}) {
+	for ctx.Err() == nil {
+		err := func() error {
+			conn, err := s.DB.Pool.Acquire(ctx)
+			if err != nil {
+				return err
+			}
+			defer conn.Release()
+			if _, err := conn.Exec(ctx, `LISTEN dmf_domain_events`); err != nil {
+				return err
+			}
+			for {
+				if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
+					conn.Conn().Close(context.Background())
+					return err
+				}
+				select {
+				case wake <- struct{}{}:
+				default:
+				}
+			}
+		}()
+		if ctx.Err() == nil {
+			s.Logger.Debug("relay listen restarting", "error", err)
+			sleepCtx(ctx, time.Second)
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+type relayState struct {
+	seen     map[int64]bool      // ids above the cursor already relayed
+	gapSince map[int64]time.Time // ids missing below the newest seen, since when
+}
+
+type domainEvent struct {
+	ID        int64
+	Entity    string
+	EntityID  string
+	Payload   []byte
+	CreatedAt time.Time
+}
+
+// relayOnce relays the next domain events and returns how many it read.
+func (s *Service) relayOnce(ctx context.Context, st *relayState) (int, error) {
+	s.relayMu.Lock()
+	defer s.relayMu.Unlock()
+	var cursor int64
+	err := s.DB.Pool.QueryRow(ctx, `INSERT INTO domain_event_consumers (consumer, last_id) VALUES ($1, 0)
+		ON CONFLICT (consumer) DO UPDATE SET consumer = EXCLUDED.consumer RETURNING last_id`, relayConsumer).Scan(&cursor)
+	if err != nil {
+		return 0, err
+	}
+	rows, err := s.DB.Pool.Query(ctx, `SELECT id, entity, entity_id::text, payload, created_at FROM domain_events
+		WHERE id > $1 ORDER BY id LIMIT 500`, cursor)
+	if err != nil {
+		return 0, err
+	}
+	var evs []domainEvent
+	for rows.Next() {
+		var e domainEvent
+		if err := rows.Scan(&e.ID, &e.Entity, &e.EntityID, &e.Payload, &e.CreatedAt); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		evs = append(evs, e)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	// Advance the cursor over contiguous ids; hold it at a gap (a transaction still open) until
+	// gapWait passes.
+	now := s.now()
+	newCursor, blocked := cursor, false
+	var todo []domainEvent
+	expect := cursor + 1
+	for _, e := range evs {
+		for id := expect; id < e.ID && !blocked; id++ {
+			since, ok := st.gapSince[id]
+			if !ok {
+				st.gapSince[id] = now
+				since = now
+			}
+			if now.Sub(since) < gapWait {
+				blocked = true
+			}
+		}
+		expect = e.ID + 1
+		if !st.seen[e.ID] {
+			todo = append(todo, e)
+		}
+		if !blocked {
+			newCursor = e.ID
+		}
+	}
+	if len(todo) > 0 {
+		if err := s.relayEvents(ctx, todo); err != nil {
+			return 0, err
+		}
+	}
+	for _, e := range todo {
+		st.seen[e.ID] = true
+	}
+	for id := range st.seen {
+		if id <= newCursor {
+			delete(st.seen, id)
+		}
+	}
+	for id := range st.gapSince {
+		if id <= newCursor {
+			delete(st.gapSince, id)
+		}
+	}
+	if newCursor != cursor {
+		if _, err := s.DB.Pool.Exec(ctx, `UPDATE domain_event_consumers SET last_id = $2, updated_at = now() WHERE consumer = $1`,
+			relayConsumer, newCursor); err != nil {
+			return 0, err
+		}
+		s.metrics.relayCursor.Set(float64(newCursor))
+	}
+	if blocked && len(todo) == 0 {
+		return 0, nil // wait for the gap without spinning
+	}
+	return len(todo), nil
+}
+
+// relayEvents maps events to the work orders they touch and relays those.
+func (s *Service) relayEvents(ctx context.Context, evs []domainEvent) error {
+	bindings := s.activeBindings(ctx)
+	roots := map[string]bool{}
+	oldest := evs[0].CreatedAt
+	for _, e := range evs {
+		oldest = minTime(oldest, e.CreatedAt)
+		var p struct {
+			WorkOrderID string `json:"work_order_id"`
+		}
+		if json.Unmarshal(e.Payload, &p) == nil && p.WorkOrderID != "" && validUUID(p.WorkOrderID) {
+			roots[p.WorkOrderID] = true
+		}
+		for _, b := range bindings {
+			q, ok := b.Roots[e.Entity]
+			if !ok {
+				continue
+			}
+			rows, err := s.DB.Pool.Query(ctx, q, e.EntityID)
+			if err != nil {
+				return fmt.Errorf("roots of %s %s: %w", e.Entity, e.EntityID, err)
+			}
+			ids, err := collectStrings(rows)
+			if err != nil {
+				return err
+			}
+			for _, id := range ids {
+				roots[id] = true
+			}
+		}
+	}
+	list := make([]string, 0, len(roots))
+	for r := range roots {
+		list = append(list, r)
+	}
+	slices.Sort(list)
+	if err := s.relayRoots(ctx, bindings, list); err != nil {
+		return err
+	}
+	s.metrics.relayLag.Observe(s.now().Sub(oldest).Seconds())
+	return nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// relayRoots brings every technician with a device up to date for the given work orders.
+func (s *Service) relayRoots(ctx context.Context, bindings []Binding, roots []string) error {
+	for len(roots) > 0 {
+		chunk := roots[:min(len(roots), 200)]
+		roots = roots[len(chunk):]
+		rows, err := s.DB.Pool.Query(ctx, `SELECT DISTINCT t::text FROM (
+				SELECT assigned_to AS t FROM work_orders WHERE id = ANY($1::uuid[]) AND assigned_to IS NOT NULL
+				UNION SELECT person_id FROM work_order_assignments WHERE work_order_id = ANY($1::uuid[])
+				UNION SELECT technician_id FROM sync_scope WHERE root_id = ANY($1::uuid[]) AND evicted_at IS NULL) x
+			WHERE EXISTS (SELECT 1 FROM devices d WHERE d.technician_id = x.t AND d.status = 'active' AND d.enrolled_at IS NOT NULL)`, chunk)
+		if err != nil {
+			return err
+		}
+		techs, err := collectStrings(rows)
+		if err != nil {
+			return err
+		}
+		for _, t := range techs {
+			if err := s.relayTech(ctx, bindings, t, chunk); err != nil {
+				return fmt.Errorf("relay to %s: %w", t, err)
+			}
+		}
+	}
+	return nil
+}
+
+type ledgerRow struct {
+	version int64
+	root    string
+	evicted bool
+}
+
+func key(entity, id string) string { return entity + "\x00" + id }
+
+// relayTech diffs technician tech's rows of the given work orders against what its feed already
+// carries (the scope ledger) and publishes the difference: upserts for new or newer rows, deletes
+// for rows gone from a job still in scope, evicts for rows whose job left the scope.
+func (s *Service) relayTech(ctx context.Context, bindings []Binding, tech string, roots []string) error {
+	found := map[string]scopeRow{}
+	var order []string
+	ids := []string{}
+	inScope := map[string]bool{}
+	err := s.scopeRows(ctx, s.DB.Pool, bindings, tech, roots, nil, func(r scopeRow) error {
+		k := key(r.Entity, r.ID)
+		if _, dup := found[k]; !dup {
+			order = append(order, k)
+			ids = append(ids, r.ID)
+		}
+		found[k] = r
+		if r.Entity == "work_order" {
+			inScope[r.ID] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	ledger := map[string]ledgerRow{}
+	rows, err := s.DB.Pool.Query(ctx, `SELECT entity, entity_id, version, coalesce(root_id::text, ''), evicted_at IS NOT NULL
+		FROM sync_scope WHERE technician_id = $1 AND (root_id = ANY($2::uuid[]) OR entity_id = ANY($3::text[]))`, tech, roots, ids)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var e, id string
+		var l ledgerRow
+		if err := rows.Scan(&e, &id, &l.version, &l.root, &l.evicted); err != nil {
+			rows.Close()
+			return err
+		}
+		ledger[key(e, id)] = l
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+
+	var ups, gone []change.Change
+	type evictRow struct {
+		entity, id string
+		version    int64
+	}
+	var evicted []evictRow
+	var kept []scopeRow // rows found whose ledger entry must be written
+	for _, k := range order {
+		r := found[k]
+		l, ok := ledger[k]
+		kept = append(kept, r)
+		if ok && !l.evicted && l.version >= r.Version {
+			continue
+		}
+		ups = append(ups, s.downChange(tech, r.Family, r.Entity, r.ID, change.OpUpsert, r.Version, r.Data))
+	}
+	// Rows the ledger holds for these roots that are no longer found.
+	candidates := map[string][]string{}
+	for k, l := range ledger {
+		if _, ok := found[k]; ok || l.evicted || !slices.Contains(roots, l.root) {
+			continue
+		}
+		e, id := splitKey(k)
+		candidates[e] = append(candidates[e], id)
+	}
+	if len(candidates) > 0 {
+		// A shared row may still be in scope through another work order.
+		still := map[string]scopeRow{}
+		shared := map[string][]string{}
+		for e, list := range candidates {
+			if s.isShared(bindings, e) {
+				shared[e] = list
+			}
+		}
+		if len(shared) > 0 {
+			if err := s.scopeRows(ctx, s.DB.Pool, bindings, tech, nil, shared, func(r scopeRow) error {
+				still[key(r.Entity, r.ID)] = r
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		for e, list := range candidates {
+			slices.Sort(list)
+			for _, id := range list {
+				k := key(e, id)
+				if r, ok := still[k]; ok {
+					kept = append(kept, r) // re-rooted, nothing to send
+					continue
+				}
+				l := ledger[k]
+				op := change.OpEvict
+				if inScope[l.root] {
+					op = change.OpDelete
+				}
+				fam, _, _ := s.Scope.FamilyOf(e)
+				gone = append(gone, s.downChange(tech, fam.Name, e, id, op, l.version+1, nil))
+				evicted = append(evicted, evictRow{e, id, l.version + 1})
+			}
+		}
+		// Children before parents when removing.
+		slices.SortStableFunc(gone, func(a, b change.Change) int {
+			return s.entityOrder(bindings, b.Entity) - s.entityOrder(bindings, a.Entity)
+		})
+	}
+	all := append(ups, gone...)
+	if len(all) > 0 {
+		batches, err := change.Split(all, maxBatchBytes)
+		if err != nil {
+			return err
+		}
+		for _, b := range batches {
+			if _, err := s.down.Publish(ctx, tech, b); err != nil {
+				return err
+			}
+			s.metrics.relayBatches.Inc()
+		}
+		for _, c := range all {
+			s.metrics.relayChanges.WithLabelValues(string(c.Op)).Inc()
+		}
+	}
+	// Record what the feed now carries.
+	return s.DB.InTx(ctx, func(tx pgx.Tx) error {
+		if err := upsertLedger(ctx, tx, tech, kept); err != nil {
+			return err
+		}
+		for _, e := range evicted {
+			if _, err := tx.Exec(ctx, `UPDATE sync_scope SET evicted_at = now(), version = $4, updated_at = now()
+				WHERE technician_id = $1 AND entity = $2 AND entity_id = $3`, tech, e.entity, e.id, e.version); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func splitKey(k string) (string, string) {
+	for i := 0; i < len(k); i++ {
+		if k[i] == 0 {
+			return k[:i], k[i+1:]
+		}
+	}
+	return k, ""
+}
+
+func (s *Service) isShared(bindings []Binding, entity string) bool {
+	for _, b := range bindings {
+		if src, ok := b.Source(entity); ok {
+			return src.Shared
+		}
+	}
+	return false
+}
+
+func (s *Service) entityOrder(bindings []Binding, entity string) int {
+	n := 0
+	for _, b := range bindings {
+		for _, src := range b.Sources {
+			n++
+			if src.Entity == entity {
+				return n
+			}
+		}
+	}
+	return n + 1
+}
+
+// upsertLedger records rows as carried by tech's feed (never lowering a version).
+func upsertLedger(ctx context.Context, tx pgx.Tx, tech string, rows []scopeRow) error {
+	for len(rows) > 0 {
+		chunk := rows[:min(len(rows), 5000)]
+		rows = rows[len(chunk):]
+		ents, ids, roots := make([]string, len(chunk)), make([]string, len(chunk)), make([]*string, len(chunk))
+		vers := make([]int64, len(chunk))
+		for i, r := range chunk {
+			ents[i], ids[i], vers[i] = r.Entity, r.ID, r.Version
+			if r.Root != "" {
+				root := r.Root
+				roots[i] = &root
+			}
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO sync_scope (technician_id, entity, entity_id, version, root_id)
+			SELECT $1, e, i, v, r FROM unnest($2::text[], $3::text[], $4::bigint[], $5::uuid[]) AS u(e, i, v, r)
+			ON CONFLICT (technician_id, entity, entity_id) DO UPDATE
+			   SET version = CASE WHEN sync_scope.evicted_at IS NULL THEN greatest(sync_scope.version, EXCLUDED.version) ELSE EXCLUDED.version END,
+			       root_id = EXCLUDED.root_id, evicted_at = NULL, updated_at = now()`, tech, ents, ids, vers, roots); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// downChange builds a downstream change with a deterministic id, so republishing it after a
+// crash is deduplicated by the stream (the batch id derives from the change ids).
+func (s *Service) downChange(tech, family, entity, id string, op change.Op, version int64, data json.RawMessage) change.Change {
+	cid := uuid.NewSHA1(uuid.NameSpaceOID, []byte(tech+"|"+entity+"|"+id+"|"+string(op)+"|"+strconv.FormatInt(version, 10))).String()
+	return change.Change{ID: cid, Family: family, Entity: entity, EntityID: id, Op: op, Version: version,
+		HLC: s.Clock.Now(), Data: data, SchemaVersion: change.SchemaVersion, CommittedAt: s.now().UTC()}
+}
+
+// sweepExpired relays the work orders that left scopes by time (closed longer than
+// scope.ClosedRetention) or by becoming inactive without an event.
+func (s *Service) sweepExpired(ctx context.Context) error {
+	rows, err := s.DB.Pool.Query(ctx, `SELECT DISTINCT l.root_id::text FROM sync_scope l JOIN work_orders w ON w.id = l.root_id
+		WHERE l.evicted_at IS NULL AND l.entity = 'work_order'
+		  AND (NOT w.is_active OR w.status = 'draft' OR (w.status IN ('completed', 'canceled')
+		       AND coalesce(w.completed_at, w.canceled_at, w.updated_at) <= now() - $1::interval))`,
+		fmt.Sprintf("%d seconds", int(scope.ClosedRetention.Seconds())))
+	if err != nil {
+		return err
+	}
+	roots, err := collectStrings(rows)
+	if err != nil || len(roots) == 0 {
+		return err
+	}
+	s.relayMu.Lock()
+	defer s.relayMu.Unlock()
+	return s.relayRoots(ctx, s.activeBindings(ctx), roots)
+}
+
+// RelayNow runs one relay pass over every pending domain event (tests, benchmarks).
+func (s *Service) RelayNow(ctx context.Context) error {
+	st := &relayState{seen: map[int64]bool{}, gapSince: map[int64]time.Time{}}
+	for {
+		n, err := s.relayOnce(ctx, st)
+		if err != nil || n == 0 {
+			return err
+		}
+	}
+}
+
+func validUUID(s string) bool { _, err := uuid.Parse(s); return err == nil && len(s) == 36 }

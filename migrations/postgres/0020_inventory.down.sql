@@ -1,0 +1,9 @@
+DROP TABLE IF EXISTS inventory_alerts;
+DROP TABLE IF EXISTS material_consumptions;
+DROP TABLE IF EXISTS work_order_materials;
+DROP TABLE IF EXISTS inventory_reservations;
+DROP TABLE IF EXISTS inventory_movements;
+DROP TABLE IF EXISTS inventory_stock;
+DROP TABLE IF EXISTS inventory_locations;
+DROP TABLE IF EXISTS inventory_items;
+DROP FUNCTION IF EXISTS inventory_touch_row();
