@@ -18,7 +18,8 @@ import (
 // App. Each area adds one line here; its code lives in its own packages.
 var areaBuilders = []func(ctx context.Context, a *App) (web.Area, error){
 	func(ctx context.Context, a *App) (web.Area, error) {
-		return workorder.Build(a.DB, a.Config.DataDir, a.HashParams, a.Logger), nil
+		return workorder.Build(ctx, workorder.Deps{DB: a.DB, DataDir: a.Config.DataDir, HashParams: a.HashParams, Logger: a.Logger,
+			Worker: a.Config.Worker, Go: a.Go}), nil
 	},
 	func(ctx context.Context, a *App) (web.Area, error) {
 		return dispatch.New(ctx, dispatch.Deps{DB: a.DB, NC: a.NC, Logger: a.Logger, PublicURL: a.Config.PublicURL, Go: a.Go})
