@@ -13,9 +13,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gin-gonic/gin"
 
 	"github.com/hibiken/asynq"
 	"github.com/nats-io/nats.go"
@@ -23,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
+	"dotmac.dev/field/hub"
 	"dotmac.dev/field/hub/natsembed"
 	"dotmac.dev/field/hub/postgres"
 	"dotmac.dev/field/hub/secret"
@@ -186,13 +190,39 @@ func (a *App) buildServer(ctx context.Context) error {
 	csrf := sha256.Sum256([]byte("csrf:" + string(a.Keys.SigningSecret())))
 	a.Server = web.New(web.Deps{
 		Auth: a.Auth, People: a.People, RBAC: a.RBAC, Audit: a.Audit, Keys: a.Keys,
-		Limiter:  &web.RateLimiter{Redis: a.Redis, Limit: a.Config.RateLimit, Window: a.Config.RateWindow, Logger: a.Logger},
+		Limiter:  &web.RateLimiter{Redis: a.Redis, Limit: a.Config.RateLimit, Window: a.Config.RateWindow, Logger: a.Logger, LeaseMax: 20},
 		Logger:   a.Logger,
 		Ready:    a.readiness(),
-		Registry: a.Registry, CSRFKey: csrf[:], SecureCookies: a.Config.SecureCookies, MaxBodyBytes: a.Config.MaxBodyBytes,
+		Registry: a.Registry, CSRFKey: csrf[:], LoginLimit: a.Config.LoginLimit, SecureCookies: a.Config.SecureCookies, MaxBodyBytes: a.Config.MaxBodyBytes,
 		Areas: areas,
 	})
+	a.coreDashboard()
 	return nil
+}
+
+// coreDashboard adds the System tiles of the staff dashboard.
+func (a *App) coreDashboard() {
+	count := func(c *gin.Context, sql string) string {
+		var n int
+		if err := a.DB.Pool.QueryRow(c.Request.Context(), sql).Scan(&n); err != nil {
+			return "—"
+		}
+		return strconv.Itoa(n)
+	}
+	a.Server.AddDashboardCard(func(c *gin.Context, p *hub.Principal) *web.DashboardCard {
+		if !p.Can("people:person:read") {
+			return nil
+		}
+		return &web.DashboardCard{Title: "Active people", Value: count(c, `SELECT count(*) FROM people WHERE status = 'active'`),
+			Note: count(c, `SELECT count(DISTINCT person_id) FROM sessions WHERE status = 'active' AND expires_at > now()`) + " signed in", Href: "/admin/system/users"}
+	})
+	a.Server.AddDashboardCard(func(c *gin.Context, p *hub.Principal) *web.DashboardCard {
+		if !p.Can("audit:log:read") {
+			return nil
+		}
+		return &web.DashboardCard{Title: "Failed sign-ins (24 h)", Value: count(c, `SELECT count(*) FROM audit_log WHERE action = 'auth.login' AND NOT success AND at > now() - interval '24 hours'`),
+			Note: count(c, `SELECT count(*) FROM credentials WHERE locked_until > now()`) + " accounts locked", Href: "/admin/system/audit?action=auth.login"}
+	})
 }
 
 // Go runs a background loop until Close.

@@ -5,19 +5,23 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
-	"dotmac.dev/field/hub/inventory"
-	"dotmac.dev/field/hub/survey"
+	"dotmac.dev/field/hub/dispatch"
+	"dotmac.dev/field/hub/fiber"
 	"dotmac.dev/field/hub/web"
+	"dotmac.dev/field/hub/workorder"
 )
 
 // areaBuilders build the feature areas (work orders, inventory, fiber, sync, …) from the wired
 // App. Each area adds one line here; its code lives in its own packages.
 var areaBuilders = []func(ctx context.Context, a *App) (web.Area, error){
 	func(ctx context.Context, a *App) (web.Area, error) {
-		return inventory.NewArea(inventory.NewService(a.DB)), nil
+		return workorder.Build(a.DB, a.Config.DataDir, a.HashParams, a.Logger), nil
 	},
 	func(ctx context.Context, a *App) (web.Area, error) {
-		return survey.NewArea(survey.NewService(a.DB)), nil
+		return dispatch.New(ctx, dispatch.Deps{DB: a.DB, NC: a.NC, Logger: a.Logger, PublicURL: a.Config.PublicURL, Go: a.Go})
+	},
+	func(ctx context.Context, a *App) (web.Area, error) {
+		return fiber.NewArea(fiber.NewService(a.DB, a.Logger)), nil
 	},
 }
 

@@ -28,6 +28,7 @@ type Config struct {
 	AccessTTL     time.Duration
 	RateLimit     int
 	RateWindow    time.Duration
+	LoginLimit    int
 	MaxBodyBytes  int64
 	LogLevel      string
 	LogFormat     string
@@ -72,6 +73,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.AccessTTL, "access-ttl", c.AccessTTL, "access token lifetime (HUB_ACCESS_TTL)")
 	fs.IntVar(&c.RateLimit, "rate-limit", c.RateLimit, "API requests per user per window (HUB_RATE_LIMIT)")
 	fs.DurationVar(&c.RateWindow, "rate-window", c.RateWindow, "rate limit window (HUB_RATE_WINDOW)")
+	fs.IntVar(&c.LoginLimit, "login-rate-limit", c.LoginLimit, "logins and refreshes per IP per minute (HUB_LOGIN_RATE_LIMIT)")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest request body (HUB_MAX_BODY_BYTES)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug|info|warn|error (HUB_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text|json (HUB_LOG_FORMAT)")

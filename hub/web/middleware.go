@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -33,6 +34,15 @@ func newHTTPMetrics(reg *prometheus.Registry) *httpMetrics {
 	return m
 }
 
+// bodyLimits holds per-route body limits ("POST /api/v1/field/attachments" → bytes) that replace
+// MaxBodyBytes, set with Router.BodyLimit (uploads).
+var bodyLimits sync.Map
+
+// BodyLimit sets the largest request body of one route of this router (instead of MaxBodyBytes).
+func (r *Router) BodyLimit(method, path string, n int64) {
+	bodyLimits.Store(method+" "+strings.TrimSuffix(r.g.BasePath(), "/")+path, n)
+}
+
 // requestContext gives each request an id, a logger, a body limit and a latency observation.
 func (s *Server) requestContext() gin.HandlerFunc {
 	return func(c *gin.Context) {
@@ -46,7 +56,11 @@ func (s *Server) requestContext() gin.HandlerFunc {
 		logger := s.Logger.With("request_id", id)
 		c.Set(ctxLogger, logger)
 		if c.Request.Body != nil {
-			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.MaxBodyBytes)
+			limit := s.MaxBodyBytes
+			if n, ok := bodyLimits.Load(c.Request.Method + " " + c.FullPath()); ok {
+				limit = n.(int64)
+			}
+			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
 		}
 		c.Next()
 		route := c.FullPath()

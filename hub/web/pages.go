@@ -231,13 +231,28 @@ func (s *Server) Flash(c *gin.Context, msg string) {
 	c.SetCookie("dmf_flash", url.QueryEscape(msg), 60, "/", "", s.SecureCookies, true)
 }
 
+// AddStatic serves an area's files under /static/<name>/ (gin allows one wildcard there, so
+// areas register their file systems here instead of their own routes).
+func (s *Server) AddStatic(name string, fsys fs.FS) {
+	if s.static == nil {
+		s.static = map[string]fs.FS{}
+	}
+	s.static[name] = fsys
+}
+
 func (s *Server) handleStatic(c *gin.Context) {
 	p := strings.TrimPrefix(c.Param("path"), "/")
 	if p == "" || strings.Contains(p, "..") {
 		c.Status(http.StatusNotFound)
 		return
 	}
-	b, err := staticFS.ReadFile("static/" + p)
+	var b []byte
+	var err error
+	if area, rest, ok := strings.Cut(p, "/"); ok && s.static[area] != nil {
+		b, err = fs.ReadFile(s.static[area], rest)
+	} else {
+		b, err = staticFS.ReadFile("static/" + p)
+	}
 	if err != nil {
 		c.Status(http.StatusNotFound)
 		return

@@ -15,9 +15,13 @@ import (
 	"dotmac.dev/field/hub"
 )
 
-// RateLimiter is a sliding-window limiter (the weighted two-window approximation, one Redis round
-// trip per request). When Redis does not answer it falls back to the same algorithm in memory, so
-// a Redis outage degrades to per-replica limits instead of failing or letting everything through.
+// RateLimiter is a sliding-window limiter (the weighted two-window approximation). Each Redis call
+// leases a few requests of the window to this replica (INCRBY n, never past the limit), so a busy
+// caller costs one round trip per lease instead of per request; the lease is limit/100 clamped to
+// 1..LeaseMax, so at the default 100 requests a minute every request still asks Redis. Leased but
+// unused requests lapse with their window: the limit is never exceeded across replicas. When
+// Redis does not answer it falls back to the same algorithm in memory, so an outage degrades to
+// per-replica limits instead of failing or letting everything through.
 type RateLimiter struct {
 	Redis  *redis.Client
 	Limit  int
@@ -25,8 +29,18 @@ type RateLimiter struct {
 	Logger *slog.Logger
 	// Prefix namespaces the Redis keys (tests sharing one Redis).
 	Prefix string
+	// LeaseMax caps how many requests one Redis call may lease (0 means 1: no leasing).
+	LeaseMax int
 
-	mem memWindows
+	mem    memWindows
+	leases sync.Map // key → *lease
+}
+
+type lease struct {
+	mu        sync.Mutex
+	win       int64
+	left      int // leased requests not used yet
+	remaining int // what Redis said remains after the lease
 }
 
 // Decision is one request's verdict.
@@ -45,13 +59,16 @@ local prev = tonumber(redis.call('GET', KEYS[2]) or '0')
 local limit = tonumber(ARGV[1])
 local weight = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
+local want = tonumber(ARGV[4])
 local est = prev * weight + cur
 if est >= limit then
   return {0, math.floor(est)}
 end
-cur = redis.call('INCR', KEYS[1])
-if cur == 1 then redis.call('PEXPIRE', KEYS[1], ttl) end
-return {1, math.floor(prev * weight + cur)}
+local n = math.min(want, math.floor(limit - est))
+if n < 1 then n = 1 end
+cur = redis.call('INCRBY', KEYS[1], n)
+if cur == n then redis.call('PEXPIRE', KEYS[1], ttl) end
+return {n, math.floor(prev * weight + cur)}
 `)
 
 // Allow counts one request for key.
@@ -62,13 +79,29 @@ func (l *RateLimiter) Allow(ctx context.Context, key string, limit int, window t
 	weight := 1 - float64(elapsed)/float64(window)
 	reset := window - elapsed
 	if l.Redis != nil {
+		want := min(max(limit/100, 1), max(l.LeaseMax, 1))
+		var ls *lease
+		if want > 1 {
+			v, _ := l.leases.LoadOrStore(key, &lease{})
+			ls = v.(*lease)
+			ls.mu.Lock()
+			defer ls.mu.Unlock()
+			if ls.win == win && ls.left > 0 {
+				ls.left--
+				return Decision{Allowed: true, Limit: limit, Remaining: ls.remaining + ls.left, Reset: reset}
+			}
+		}
 		rctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 		defer cancel()
 		k1 := "rl:" + l.Prefix + key + ":" + strconv.FormatInt(win, 10)
 		k0 := "rl:" + l.Prefix + key + ":" + strconv.FormatInt(win-1, 10)
-		res, err := slidingScript.Run(rctx, l.Redis, []string{k1, k0}, limit, weight, (2 * window).Milliseconds()).Int64Slice()
+		res, err := slidingScript.Run(rctx, l.Redis, []string{k1, k0}, limit, weight, (2 * window).Milliseconds(), want).Int64Slice()
 		if err == nil && len(res) == 2 {
-			return Decision{Allowed: res[0] == 1, Limit: limit, Remaining: max(0, limit-int(res[1])), Reset: reset}
+			granted, remaining := int(res[0]), max(0, limit-int(res[1]))
+			if ls != nil && granted > 0 {
+				ls.win, ls.left, ls.remaining = win, granted-1, remaining
+			}
+			return Decision{Allowed: granted > 0, Limit: limit, Remaining: remaining + max(granted-1, 0), Reset: reset}
 		}
 		if l.Logger != nil {
 			l.Logger.Warn("rate limiter: redis unavailable, using in-memory windows", "error", err)
@@ -151,7 +184,7 @@ func (s *Server) loginLimit(c *gin.Context, email string) bool {
 	if s.Limiter == nil {
 		return true
 	}
-	return s.applyLimit(c, "login:"+c.ClientIP(), 20, time.Minute)
+	return s.applyLimit(c, "login:"+c.ClientIP(), s.LoginLimit, time.Minute)
 }
 
 func slogLevel(status int) slog.Level {

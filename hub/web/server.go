@@ -5,6 +5,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -74,6 +75,8 @@ type Deps struct {
 	CSRFKey []byte
 	// SecureCookies sets Secure on cookies (behind TLS).
 	SecureCookies bool
+	// LoginLimit is the stricter per-IP limit on logins and refreshes per minute (20 by default).
+	LoginLimit int
 	// MaxBodyBytes caps request bodies (1 MiB by default).
 	MaxBodyBytes int64
 	// Areas register further routes (work orders, inventory, fiber, sync …) on the server.
@@ -108,6 +111,7 @@ type Server struct {
 	nav       []NavSection
 	dash      []DashboardSource
 	portalSrc map[hub.Portal][]PortalSource
+	static    map[string]fs.FS
 }
 
 // New builds the router with every route.
@@ -118,6 +122,9 @@ func New(d Deps) *Server {
 	}
 	if d.MaxBodyBytes <= 0 {
 		d.MaxBodyBytes = 1 << 20
+	}
+	if d.LoginLimit <= 0 {
+		d.LoginLimit = 20
 	}
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()

@@ -21,7 +21,9 @@ const result = await esbuild.build({
   bundle: true,
   minify: !watch,
   sourcemap: false,
-  format: 'iife',
+  format: 'esm',
+  splitting: true, // Leaflet and the map screens load on demand (chunks/)
+  chunkNames: 'chunks/[name]-[hash]',
   target: ['chrome100', 'safari15', 'firefox100'],
   outdir: dist,
   jsx: 'automatic',
@@ -58,7 +60,12 @@ const manifest = {
 };
 writeFileSync(join(dist, 'manifest.webmanifest'), JSON.stringify(manifest, null, 2));
 
-const html = readFileSync(join(root, 'src/index.html'), 'utf8');
+// Preload the chunks app.js imports statically (fetched in parallel with app.js).
+const appOut = Object.entries(result.metafile.outputs).find(([, o]) => o.entryPoint?.endsWith('src/main.tsx'));
+const preloads = (appOut?.[1].imports ?? [])
+  .filter((i) => i.kind === 'import-statement' && !i.external)
+  .map((i) => `<link rel="modulepreload" href="${i.path.replace(/^.*?dist\//, '')}">`);
+const html = readFileSync(join(root, 'src/index.html'), 'utf8').replace('</head>', preloads.map((l) => l + '\n').join('') + '</head>');
 writeFileSync(join(dist, 'index.html'), html);
 
 // Service worker: versioned by a hash of every shell file so a new build replaces the old cache.
@@ -77,11 +84,11 @@ const rows = [];
 for (const f of listFiles(dist).sort()) {
   const buf = readFileSync(join(dist, f));
   const gz = gzipSync(buf, { level: 9 }).length;
-  if (f === 'app.js' || f === 'app.css') total += gz;
+  if (/\.(js|css)$/.test(f) && f !== 'sw.js') total += gz;
   rows.push(`  ${f.padEnd(28)} ${String(buf.length).padStart(8)} B  ${String(gz).padStart(7)} B gzip`);
 }
 console.log(`dist/ (build ${version})\n${rows.join('\n')}`);
-console.log(`JS + CSS gzipped: ${(total / 1024).toFixed(1)} KB (budget ${BUDGET / 1024} KB)`);
+console.log(`JS + CSS gzipped: ${(total / 1024).toFixed(1)} KB (budget ${BUDGET / 1024} KB; all .js and .css shipped, sw.js excluded)`);
 if (total > BUDGET) {
   console.error('over the 300 KB budget');
   process.exit(1);

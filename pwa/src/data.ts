@@ -2,7 +2,7 @@
 // show something while the agent restarts), plus the polled sync status.
 import { agentReachable, api, ApiError, auth } from './api';
 import { idbGet, idbPut } from './db';
-import { outbox } from './outbox';
+import { outbox, scheduleFlush } from './outbox';
 import { createStore } from './store';
 import type { Job, ListResponse, SyncStatus } from './types';
 
@@ -44,7 +44,17 @@ export async function fetchJobs(): Promise<Job[]> {
   return out;
 }
 
-export const loadJobs = () => cached('jobs', fetchJobs);
+let prefetched: Promise<Loaded<Job[]>> | null = null;
+/** prefetchJobs starts loading the list before the first render (app start on the jobs screen). */
+export function prefetchJobs() {
+  prefetched = cached('jobs', fetchJobs);
+  prefetched.catch(() => undefined);
+}
+export const loadJobs = () => {
+  const p = prefetched;
+  prefetched = null;
+  return p ?? cached('jobs', fetchJobs);
+};
 export const loadJob = (id: string) => cached('job:' + id, () => api<Job>('field/jobs/' + encodeURIComponent(id)));
 
 /** rememberJob updates the cached copy of a job (after a write the agent answered). */
@@ -61,7 +71,17 @@ export function rememberJob(job: Job) {
 }
 
 export interface SyncState { status: SyncStatus | null; checkedAt: number; error: string }
-export const sync = createStore<SyncState>({ status: null, checkedAt: 0, error: '' });
+const SYNC_KEY = 'dmf.sync';
+function loadSync(): SyncState {
+  try {
+    const v = JSON.parse(localStorage.getItem(SYNC_KEY) || 'null');
+    if (v && v.status) return { status: { ...v.status, online: false }, checkedAt: 0, error: '' };
+  } catch {
+    /* ignore */
+  }
+  return { status: null, checkedAt: 0, error: '' };
+}
+export const sync = createStore<SyncState>(loadSync());
 
 let pollTimer: ReturnType<typeof setTimeout> | null = null;
 export async function pollSync() {
@@ -71,6 +91,9 @@ export async function pollSync() {
     try {
       const status = await api<SyncStatus>('sync/status', { timeoutMs: 8000 });
       sync.set({ status, checkedAt: Date.now(), error: '' });
+      localStorage.setItem(SYNC_KEY, JSON.stringify({ status }));
+      // The agent answers again: send what waited for it without waiting for the backoff.
+      if (outbox.get().some((e) => e.status === 'failed' || e.status === 'pending')) scheduleFlush(0);
     } catch (e) {
       sync.set((s) => ({ ...s, checkedAt: Date.now(), error: (e as Error).message }));
     }

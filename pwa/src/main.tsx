@@ -3,10 +3,11 @@ import './app.css';
 import { render } from 'preact';
 import { App } from './ui/App';
 import { loadOutbox } from './outbox';
-import { pollSync } from './data';
+import { pollSync, prefetchJobs } from './data';
 import { startWatching } from './geo';
 import { auth } from './api';
 
+if (auth.get().tokens && /^#?\/?(jobs|map)?$/.test(location.hash.replace(/^#\//, ''))) prefetchJobs();
 render(<App />, document.getElementById('app')!);
 void loadOutbox();
 void pollSync();

@@ -5,7 +5,7 @@
 // Photos and signatures are sent before other writes, so the completion gate sees the evidence.
 import { api, ApiError, auth } from './api';
 import { idbAll, idbDel, idbPut } from './db';
-import { createStore } from './store';
+import { createStore, toast } from './store';
 
 export type OutboxKind = 'transition' | 'note' | 'consume' | 'survey' | 'attachment';
 
@@ -35,6 +35,14 @@ const appliedSubs = new Set<AppliedFn>();
 export function onApplied(fn: AppliedFn): () => void {
   appliedSubs.add(fn);
   return () => appliedSubs.delete(fn);
+}
+
+type RefusedFn = (e: OutboxEntry, err: ApiError) => void;
+const refusedSubs = new Set<RefusedFn>();
+/** onRefused: the agent refused a write (after the tap that made it stopped waiting, or not). */
+export function onRefused(fn: RefusedFn): () => void {
+  refusedSubs.add(fn);
+  return () => refusedSubs.delete(fn);
 }
 
 const waiters = new Map<string, { resolve: (o: Outcome) => void; reject: (e: unknown) => void }>();
@@ -136,10 +144,11 @@ export async function flush(): Promise<void> {
       outbox.set((l) => l.map((x) => (x.id === e.id ? sending : x)));
       try {
         const result = await send(sending);
-        await remove(e.id);
+        // Listeners update their screens and the entry leaves the queue in the same tick (no flicker).
         for (const fn of appliedSubs) fn(e, result);
         waiters.get(e.id)?.resolve({ queued: false, result });
         waiters.delete(e.id);
+        await remove(e.id);
       } catch (err) {
         const ae = err instanceof ApiError ? err : new ApiError(0, 'network', String(err));
         if (ae.transient || ae.status === 401) {
@@ -161,7 +170,10 @@ export async function flush(): Promise<void> {
         // The agent refused it (conflict, invalid, forbidden, not found, too large...).
         if (e.kind === 'transition') await remove(e.id); // nothing captured in a tap; the UI shows why
         else await update({ ...sending, status: 'parked', last_error: ae.message, fields: ae.fields });
-        waiters.get(e.id)?.reject(ae);
+        for (const fn of refusedSubs) fn(e, ae);
+        const w = waiters.get(e.id);
+        if (w) w.reject(ae);
+        else toast(`${e.label}: refused by the field agent: ${ae.message}`, 'error', 12000);
         waiters.delete(e.id);
       }
     }

@@ -6,19 +6,19 @@ import type { EventName, Job, Status } from './types';
 interface Rule { from: Status[]; to: Status | null; label: string; need: string }
 
 export const RULES: Record<EventName, Rule> = {
-  accept: { from: ['scheduled', 'dispatched'], to: null, label: 'Accept', need: 'only a scheduled or dispatched job can be accepted' },
-  en_route: { from: ['scheduled', 'dispatched', 'paused'], to: 'dispatched', label: 'En route', need: 'only before starting or while paused' },
-  arrived: { from: ['scheduled', 'dispatched', 'paused'], to: null, label: 'Arrived', need: 'only before starting or while paused' },
-  start: { from: ['scheduled', 'dispatched'], to: 'in_progress', label: 'Start work', need: 'only a scheduled or dispatched job can be started' },
-  pause: { from: ['in_progress'], to: 'paused', label: 'Pause', need: 'only while work is in progress' },
-  hold: { from: ['in_progress'], to: 'paused', label: 'Hold', need: 'only while work is in progress' },
-  resume: { from: ['paused'], to: 'in_progress', label: 'Resume', need: 'only a paused job can be resumed' },
-  complete: { from: ['in_progress'], to: 'completed', label: 'Complete', need: 'only while work is in progress' },
+  accept: { from: ['scheduled', 'dispatched'], to: null, label: 'Accept', need: 'only when scheduled or dispatched' },
+  en_route: { from: ['scheduled', 'dispatched', 'paused'], to: 'dispatched', label: 'En route', need: 'only before start or while paused' },
+  arrived: { from: ['scheduled', 'dispatched', 'paused'], to: null, label: 'Arrived', need: 'only before start or while paused' },
+  start: { from: ['scheduled', 'dispatched'], to: 'in_progress', label: 'Start work', need: 'only when scheduled or dispatched' },
+  pause: { from: ['in_progress'], to: 'paused', label: 'Pause', need: 'only while in progress' },
+  hold: { from: ['in_progress'], to: 'paused', label: 'Hold', need: 'only while in progress' },
+  resume: { from: ['paused'], to: 'in_progress', label: 'Resume', need: 'only when paused' },
+  complete: { from: ['in_progress'], to: 'completed', label: 'Complete', need: 'only while in progress' },
   unable_to_complete: {
     from: ['scheduled', 'dispatched', 'in_progress', 'paused'],
     to: 'canceled',
     label: 'Unable to complete',
-    need: 'not possible once the job is closed',
+    need: 'not once the job is closed',
   },
 };
 
@@ -57,13 +57,10 @@ export function localAllowed(status: Status): EventName[] {
 export function whyDisabled(job: Job, ev: EventName, allowed: EventName[]): string {
   if (allowed.includes(ev)) return '';
   if (job.status === 'completed' || job.status === 'canceled') return `Job is ${STATUS_LABEL[job.status].toLowerCase()}`;
-  if (!job.is_primary) {
-    const p = job.crew?.find((c) => c.is_primary);
-    return `Only the primary technician${p ? ' (' + p.name + ')' : ''} can do this`;
-  }
+  if (!job.is_primary) return 'Primary technician only';
   if (!RULES[ev].from.includes(job.status)) {
     const n = RULES[ev].need;
-    return n.charAt(0).toUpperCase() + n.slice(1) + ` (now ${STATUS_LABEL[job.status].toLowerCase()})`;
+    return n.charAt(0).toUpperCase() + n.slice(1);
   }
   if (ev === 'accept') return 'Already accepted';
   return 'Not available for this job right now';

@@ -2,6 +2,8 @@ import { createStore } from './store';
 export type Theme = 'system' | 'light' | 'dark';
 const KEY = 'dmf.theme';
 export const theme = createStore<Theme>((localStorage.getItem(KEY) as Theme) || 'system');
+// Applied when the bundle starts (no inline script in index.html, so a strict CSP works).
+if (theme.get() !== 'system') document.documentElement.dataset.theme = theme.get();
 export function setTheme(t: Theme) {
   theme.set(t);
   if (t === 'system') {

@@ -32,36 +32,40 @@ const (
 	status = resolve.StateMachine
 )
 
-// WorkOrdersFamily: the technician's jobs with their crew, customer, events,
-// notes, attachments and worklogs.
+// WorkOrdersFamily: the technician's jobs with their crew, customer, site,
+// events, notes, attachments and worklogs. Tables as in migrations 0010.
 var WorkOrdersFamily = Family{
 	Name: WorkOrders,
 	Entities: []Entity{
 		{Name: "work_order", Table: "work_orders"},
-		{Name: "work_order_assignment", Table: "work_order_assignments"},
+		{Name: "work_order_assignment", Table: "work_order_assignments"}, // id: work_order_id + ":" + person_id
 		{Name: "customer", Table: "customers"},
+		{Name: "site", Table: "sites"},
 		{Name: "work_order_event", Table: "work_order_events", AppendOnly: true},
 		{Name: "work_order_note", Table: "work_order_notes", AppendOnly: true},
 		{Name: "field_attachment", Table: "field_attachments", AppendOnly: true},
-		{Name: "work_log", Table: "work_logs", AppendOnly: true},
+		{Name: "work_order_worklog", Table: "work_order_worklogs", AppendOnly: true},
 	},
 	Scope: "work orders not in draft where the technician is assigned_to or has an assignment (crew), " +
 		"until ClosedRetention after they are completed or canceled; their assignments; their customers " +
-		"(contact fields only, never costs or rates); their events, notes, active attachments and work logs",
+		"(name, phone, email, address: never costs or rates) and sites; their events, notes, active " +
+		"attachments and worklogs",
 	Rules: resolve.Table{
 		"work_order": {
 			// Office-owned.
 			"title": hub, "description": hub, "priority": hub, "work_type": hub,
-			"scheduled_start": hub, "scheduled_end": hub, "assigned_to": hub,
-			"customer_id": hub, "site_address": hub, "tags": hub,
-			// Field facts.
+			"scheduled_start": hub, "scheduled_end": hub, "estimated_arrival_at": hub,
+			"assigned_to": hub, "customer_id": hub, "site_id": hub, "tags": hub, "is_active": hub,
+			// Field facts: the status and times the technician's events drive.
 			"status": status, "started_at": dev, "paused_at": dev, "resumed_at": dev,
-			"completed_at": dev, "total_active_seconds": dev,
-			// Shared: the technician may correct the gate code or pin the site.
-			"access_notes": last, "site_lat": last, "site_lon": last,
+			"completed_at": dev, "canceled_at": dev, "total_active_seconds": dev,
+			// Shared: the technician may correct the access notes.
+			"access_notes": last,
 		},
-		"work_order_assignment": {"person_id": hub, "role": hub, "is_primary": hub},
+		"work_order_assignment": {"role": hub, "is_primary": hub},
 		"customer":              {"name": hub, "phone": hub, "email": hub, "address": hub},
+		// The technician may pin the site where it really is (a manual pin beats a geocode).
+		"site": {"label": hub, "address": hub, "lat": last, "lon": last, "access_notes": last},
 		"work_order_event": {
 			"event": dev, "from_status": dev, "to_status": dev, "occurred_at": dev,
 			"lat": dev, "lon": dev, "note": dev, "payload": dev,
@@ -71,7 +75,7 @@ var WorkOrdersFamily = Family{
 			"kind": dev, "file_name": dev, "mime": dev, "size": dev, "captured_at": dev,
 			"signer_name": dev, "lat": dev, "lon": dev, "is_active": last,
 		},
-		"work_log": {"started_at": dev, "ended_at": dev, "minutes": dev, "note": dev},
+		"work_order_worklog": {"started_at": dev, "ended_at": dev, "note": dev},
 	},
 }
 

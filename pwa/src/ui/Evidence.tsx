@@ -1,3 +1,4 @@
+import { useState } from 'preact/hooks';
 import { outbox } from '../outbox';
 import { useStore } from '../store';
 import type { Job } from '../types';
@@ -16,6 +17,7 @@ export function Evidence({ job, gate, sigReason, setSigReason }: { job: Job; gat
   const localPhotos = local.filter((e) => e.meta?.kind === 'photo');
   const localSigs = local.filter((e) => e.meta?.kind === 'signature');
   const closed = job.status === 'completed' || job.status === 'canceled';
+  const [resign, setResign] = useState(false);
   const custom = sigReason && !SIG_REASONS.includes(sigReason);
 
   return (
@@ -43,10 +45,14 @@ export function Evidence({ job, gate, sigReason, setSigReason }: { job: Job; gat
           {sigs.map((a) => <ServerThumb key={a.id} a={a} />)}
           {localSigs.map((e) => <PendingThumb key={e.id} e={e} />)}
         </div>
-        {!closed && (
+        {!closed && (sigs.length + localSigs.length === 0 || resign) && (
           <SignaturePad onSave={(png, signer) => {
             queueAttachment(job.id, png, 'signature', 'signature.png', { signer_name: signer });
+            setResign(false);
           }} />
+        )}
+        {!closed && sigs.length + localSigs.length > 0 && !resign && (
+          <button class="btn" type="button" onClick={() => setResign(true)}>Add another signature</button>
         )}
         {!closed && gate.signatures === 0 && (
           <fieldset class="sig-reason">

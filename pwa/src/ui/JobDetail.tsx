@@ -4,7 +4,7 @@ import { loadJob, rememberJob } from '../data';
 import { idbDel, idbGet, idbPut } from '../db';
 import { duration, fmtDateTime, fmtTime, label } from '../format';
 import { lastFix } from '../geo';
-import { newId, onApplied, outbox, submit, type OutboxEntry } from '../outbox';
+import { newId, onApplied, onRefused, outbox, submit, type OutboxEntry } from '../outbox';
 import { EVENT_ORDER, REASONS, RULES, STATUS_LABEL, localAllowed, nextStatus, whyDisabled } from '../statemachine';
 import { toast, useStore } from '../store';
 import type { Attachment, EventName, Job, Material, Note, Status, TransitionResponse } from '../types';
@@ -14,7 +14,7 @@ import { Materials } from './Materials';
 import { SurveyForm } from './Survey';
 import { Attachments } from './Attachments';
 import { History } from './History';
-import { SiteMap } from './SiteMap';
+import { LazySiteMap } from './LazyMaps';
 import { Modal } from './Modal';
 
 type Tab = 'completion' | 'notes' | 'materials' | 'survey' | 'attachments' | 'history' | 'map';
@@ -26,8 +26,8 @@ export function gateFor(job: Job, local: OutboxEntry[], reason: string): Gate {
   const photos = (job.attachments ?? []).filter((a) => a.kind === 'photo').length + mine.filter((e) => e.meta?.kind === 'photo').length;
   const signatures = (job.attachments ?? []).filter((a) => a.kind === 'signature').length + mine.filter((e) => e.meta?.kind === 'signature').length;
   const missing: string[] = [];
-  if (photos < 1) missing.push('at least one photo');
-  if (signatures < 1 && !reason.trim()) missing.push('a signature or the reason there is none');
+  if (photos < 1) missing.push('a photo');
+  if (signatures < 1 && !reason.trim()) missing.push('a signature (or why none)');
   return { photos, signatures, reason, ok: missing.length === 0, missing };
 }
 
@@ -36,7 +36,6 @@ export function JobDetail({ id, tab: initialTab }: { id: string; tab: string }) 
   const [cacheAt, setCacheAt] = useState<string | null>(null);
   const [loadErr, setLoadErr] = useState('');
   const [pending, setPending] = useState<{ event: EventName; to: Status } | null>(null);
-  const [queued, setQueued] = useState(false);
   const [execErr, setExecErr] = useState<{ msg: string; fields: Record<string, string> } | null>(null);
   const [askReason, setAskReason] = useState(false);
   const [sigReason, setSigReasonState] = useState('');
@@ -52,7 +51,6 @@ export function JobDetail({ id, tab: initialTab }: { id: string; tab: string }) 
       setJob(r.data);
       setCacheAt(r.fromCache ? r.cachedAt || '' : null);
       setLoadErr('');
-      if (!r.fromCache) setQueued(false);
     } catch (e) {
       if (!silent) setLoadErr((e as ApiError).status === 404 ? 'This job is not (or no longer) assigned to you.' : (e as Error).message);
     }
@@ -60,15 +58,20 @@ export function JobDetail({ id, tab: initialTab }: { id: string; tab: string }) 
 
   useEffect(() => {
     void reload();
+    const poll = setInterval(() => {
+      if (document.visibilityState === 'visible' && !busy.current) void reload(true);
+    }, 30000);
     void idbGet<string>('drafts', 'sigreason:' + id).then((v) => v && setSigReasonState(v));
-    return onApplied((e, result) => {
+    const offRefused = onRefused((e) => {
+      if (e.job_id === id) void reload(true);
+    });
+    const offApplied = onApplied((e, result) => {
       if (e.job_id !== id) return;
       const j = jobRef.current;
       if (e.kind === 'transition') {
         const r = result as TransitionResponse;
         setJob(r.job);
         rememberJob(r.job);
-        setQueued(false);
       } else if (e.kind === 'attachment' && j && result && (result as Attachment).id) {
         const a = result as Attachment;
         const n = { ...j, attachments: [...(j.attachments ?? []).filter((x) => x.id !== a.id), a] };
@@ -85,6 +88,11 @@ export function JobDetail({ id, tab: initialTab }: { id: string; tab: string }) 
         rememberJob(n);
       } else void reload(true);
     });
+    return () => {
+      clearInterval(poll);
+      offRefused();
+      offApplied();
+    };
   }, [id]);
 
   function setSigReason(v: string) {
@@ -109,8 +117,12 @@ export function JobDetail({ id, tab: initialTab }: { id: string; tab: string }) 
       </section>
     );
 
-  const status: Status = pending ? pending.to : job.status;
-  const allowed: EventName[] = pending ? [] : queued ? localAllowed(job.status) : (job.allowed_events ?? localAllowed(job.status));
+  // Taps still waiting in the outbox (agent unreachable, or after a reload) show their effect.
+  // The tap in flight is in the outbox too, so the new status shows at once.
+  const waiting = local.filter((e) => e.job_id === id && e.kind === 'transition');
+  const status: Status = waiting.reduce<Status>((st, e) => nextStatus((e.body as { event: EventName }).event, st), job.status);
+  const isQueued = waiting.some((e) => e.status === 'failed' || e.attempts > 1 || (!pending && e.status === 'pending'));
+  const allowed: EventName[] = pending ? [] : isQueued ? localAllowed(status) : (job.allowed_events ?? localAllowed(job.status));
   const gate = gateFor(job, local, sigReason);
   const active = status === 'in_progress' || status === 'paused';
   const current: Tab = tab || (active ? 'completion' : 'notes');
@@ -128,7 +140,7 @@ export function JobDetail({ id, tab: initialTab }: { id: string; tab: string }) 
     const payload: Record<string, string> = {};
     if (extra.reason) payload.reason = extra.reason;
     if (ev === 'complete' && gate.signatures < 1 && sigReason.trim()) payload.signature_unavailable_reason = sigReason.trim();
-    const to = nextStatus(ev, j.status);
+    const to = nextStatus(ev, status);
     setExecErr(null);
     setPending({ event: ev, to });
     performance.mark('exec-tap');
@@ -155,9 +167,6 @@ export function JobDetail({ id, tab: initialTab }: { id: string; tab: string }) 
         if (out.result.event?.clock_skew) toast('This tablet’s clock looks wrong; the office will see a warning on this event.', 'info', 8000);
         if (ev === 'complete') void idbDel('drafts', 'sigreason:' + j.id).catch(() => undefined);
       } else {
-        const n = { ...j, status: to };
-        setJob(n);
-        setQueued(true);
         toast(`${RULES[ev].label}: saved on this tablet, will be sent when the field agent answers.`, 'info');
       }
     } catch (e) {
@@ -197,7 +206,7 @@ export function JobDetail({ id, tab: initialTab }: { id: string; tab: string }) 
               {STATUS_LABEL[status] || status}
               {pending && <span class="spinner" aria-label="saving" />}
             </span>
-            {queued && <span class="chip chip-queued" data-testid="job-queued">Queued on tablet</span>}
+            {isQueued && <span class="chip chip-queued" data-testid="job-queued">Queued on tablet</span>}
             <span>{fmtDateTime(job.scheduled_start)}{job.scheduled_end ? ' – ' + fmtTime(job.scheduled_end) : ''}</span>
             <span>{label(job.priority)} · {label(job.work_type)}</span>
             {job.total_active_seconds > 0 && <span>Worked {duration(job.total_active_seconds)}</span>}
@@ -251,9 +260,18 @@ export function JobDetail({ id, tab: initialTab }: { id: string; tab: string }) 
         </aside>
 
         <div class="job-tabs">
-          <div class="tabs" role="tablist" aria-label="Job sections">
+          <div class="tabs" role="tablist" aria-label="Job sections" onKeyDown={(e) => {
+            const keys = tabs.filter((t) => t[2]).map((t) => t[0]);
+            const i = keys.indexOf(current);
+            const n = e.key === 'ArrowRight' ? (i + 1) % keys.length : e.key === 'ArrowLeft' ? (i - 1 + keys.length) % keys.length : e.key === 'Home' ? 0 : e.key === 'End' ? keys.length - 1 : -1;
+            if (n < 0) return;
+            e.preventDefault();
+            setTab(keys[n]);
+            document.getElementById(`tab-${keys[n]}`)?.focus();
+          }}>
             {tabs.filter((t) => t[2]).map(([k, name]) => (
               <button key={k} role="tab" id={`tab-${k}`} aria-selected={current === k} aria-controls={`panel-${k}`}
+                tabIndex={current === k ? 0 : -1}
                 class={current === k ? 'tab tab-on' : 'tab'} onClick={() => setTab(k)} data-testid={`tab-${k}`}>
                 {name}
               </button>
@@ -266,7 +284,7 @@ export function JobDetail({ id, tab: initialTab }: { id: string; tab: string }) 
             {current === 'survey' && job.survey && <SurveyForm job={job} onSaved={() => reload(true)} />}
             {current === 'attachments' && <Attachments job={job} />}
             {current === 'history' && <History job={job} />}
-            {current === 'map' && <SiteMap job={job} />}
+            {current === 'map' && <LazySiteMap job={job} />}
           </div>
         </div>
       </div>
@@ -288,13 +306,33 @@ function ExecBar({ job, allowed, gate, busy, onFire }: {
   job: Job; allowed: EventName[]; gate: Gate; busy: boolean; onFire: (e: EventName) => void;
 }) {
   const closed = job.status === 'completed' || job.status === 'canceled';
+  if (closed) {
+    const last = [...(job.events ?? [])].reverse().find((e) => e.to_status === job.status);
+    const reason = (last?.payload?.reason as string) || '';
+    return (
+      <div class={`closed-banner st-${job.status}`} data-testid="exec-bar" data-busy={busy ? 'true' : 'false'} role="status">
+        <span>
+          {job.status === 'completed' ? '✓ Job completed' : 'Job closed: unable to complete'}
+          {job.completed_at || last?.occurred_at ? ` · ${fmtDateTime(job.completed_at || last?.occurred_at)}` : ''}
+          {reason ? ` · ${label(reason)}` : ''}
+        </span>
+        <span class="muted">No further status changes from the tablet.</span>
+      </div>
+    );
+  }
+  const primary = job.crew?.find((c) => c.is_primary);
   return (
+    <>
+    {!job.is_primary && (
+      <p class="banner banner-warn" role="note" data-testid="crew-note">
+        You are crew on this job: only the primary technician{primary ? ` (${primary.name})` : ''} can change its status. You can still add notes, photos and materials.
+      </p>
+    )}
     <div class="exec" role="group" aria-label="Job status actions" data-testid="exec-bar" data-busy={busy ? 'true' : 'false'}>
       {EVENT_ORDER.map((ev) => {
         let why = busy ? 'Saving the last action…' : whyDisabled(job, ev, allowed);
         if (!why && ev === 'complete' && !gate.ok) why = 'Needs ' + gate.missing.join(' and ');
         const enabled = !why;
-        if (closed && !enabled && ev !== 'complete') return null; // keep closed jobs calm
         const descId = `why-${ev}`;
         return (
           <button key={ev} class={`btn exec-btn exec-${ev}${enabled ? ' exec-on' : ''}`} disabled={!enabled}
@@ -305,6 +343,7 @@ function ExecBar({ job, allowed, gate, busy, onFire }: {
         );
       })}
     </div>
+    </>
   );
 }
 

@@ -1,11 +1,11 @@
-import * as L from 'leaflet';
-import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { memo } from 'preact/compat';
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import { ApiError } from '../api';
 import { loadJobs, type Loaded } from '../data';
 import { dayKey, dayLabel, fmtDateTime, fmtTime, label } from '../format';
 import { STATUS_LABEL } from '../statemachine';
 import type { Job } from '../types';
-import { STATUS_COLOR, esc, useLeaflet } from './LeafletMap';
+import { LazyJobsMap } from './LazyMaps';
 
 type Filter = 'open' | 'all' | 'done';
 const OPEN = new Set(['draft', 'scheduled', 'dispatched', 'in_progress', 'paused']);
@@ -17,12 +17,15 @@ export function Jobs({ mode }: { mode: 'list' | 'map' }) {
   const [q, setQ] = useState('');
   const [filter, setFilter] = useState<Filter>('all');
 
-  async function load() {
-    setLoading(true);
+  async function load(silent = false) {
+    if (!silent) setLoading(true);
     try {
-      setRes(await loadJobs());
+      const r = await loadJobs();
+      performance.mark('jobs-loaded');
+      setRes(r);
       setErr('');
     } catch (e) {
+      if (silent) return;
       setErr((e as ApiError).network ? 'Cannot reach the field agent and no saved job list is on this tablet yet.' : (e as Error).message);
     } finally {
       setLoading(false);
@@ -30,6 +33,9 @@ export function Jobs({ mode }: { mode: 'list' | 'map' }) {
   }
   useEffect(() => {
     void load();
+    // New or changed jobs reach the agent from the office: refresh quietly while visible.
+    const t = setInterval(() => document.visibilityState === 'visible' && void load(true), 30000);
+    return () => clearInterval(t);
   }, []);
 
   const jobs = useMemo(() => {
@@ -51,7 +57,7 @@ export function Jobs({ mode }: { mode: 'list' | 'map' }) {
           <a href="#/jobs" class={mode === 'list' ? 'seg-on' : ''} aria-current={mode === 'list' ? 'page' : undefined} data-testid="view-list">List</a>
           <a href="#/map" class={mode === 'map' ? 'seg-on' : ''} aria-current={mode === 'map' ? 'page' : undefined} data-testid="view-map">Map</a>
         </div>
-        <button class="btn" onClick={load} disabled={loading} data-testid="jobs-refresh">{loading ? 'Loading…' : 'Refresh'}</button>
+        <button class="btn" onClick={() => load()} disabled={loading} data-testid="jobs-refresh">{loading ? 'Loading…' : 'Refresh'}</button>
       </div>
       <div class="toolbar">
         <label class="field inline grow">
@@ -72,15 +78,29 @@ export function Jobs({ mode }: { mode: 'list' | 'map' }) {
       {err && <p class="banner banner-error" role="alert">{err}</p>}
       {!res && loading && <p class="muted" aria-busy="true">Loading jobs…</p>}
       {res && mode === 'list' && <JobList jobs={jobs} />}
-      {res && mode === 'map' && <JobsMap jobs={jobs} />}
+      {res && mode === 'map' && <LazyJobsMap jobs={jobs} />}
     </section>
   );
 }
 
+const FIRST_CHUNK = 40; // rows rendered before the first paint (more than a portrait screen)
+const CHUNK = 150; // rows added per frame afterwards
+
 function JobList({ jobs }: { jobs: Job[] }) {
+  // Render the first screenful at once and the rest in the following frames, so the list is
+  // usable (tap, scroll) as soon as it appears even with hundreds of jobs.
+  const [shown, setShown] = useState(Math.min(jobs.length, FIRST_CHUNK));
   useEffect(() => {
     performance.mark('joblist-ready');
   }, []);
+  useEffect(() => {
+    if (shown >= jobs.length) {
+      performance.mark('joblist-complete');
+      return;
+    }
+    const t = setTimeout(() => setShown((n) => Math.min(jobs.length, n + CHUNK)), 0);
+    return () => clearTimeout(t);
+  }, [shown, jobs.length]);
   const groups = useMemo(() => {
     const g = new Map<string, Job[]>();
     for (const j of jobs) {
@@ -90,70 +110,45 @@ function JobList({ jobs }: { jobs: Job[] }) {
     }
     return [...g.entries()];
   }, [jobs]);
-  if (!jobs.length) return <p class="empty" data-testid="job-list" data-count="0">No jobs in this window.</p>;
+  if (!jobs.length) return <p class="empty" data-testid="job-list" data-count="0" data-rendered="0">No jobs in this window.</p>;
+  let budget = shown;
   return (
-    <div class="job-list" data-testid="job-list" data-count={jobs.length}>
-      {groups.map(([k, list]) => (
-        <section key={k} class="day" aria-label={dayLabel(k)}>
-          <h2 class="day-head">{dayLabel(k)} <span class="muted">· {list.length}</span></h2>
-          <ul role="list">
-            {list.map((j) => (
-              <li key={j.id}>
-                <a class={`job-item st-${j.status}`} href={`#/jobs/${j.id}`} data-testid="job-item" data-job-id={j.id} data-status={j.status} data-primary={j.is_primary ? "true" : "false"} data-day={dayKey(j.scheduled_start)}>
-                  <span class="job-time">
-                    <strong>{fmtTime(j.scheduled_start)}</strong>
-                    <small>{j.scheduled_end ? '– ' + fmtTime(j.scheduled_end) : ''}</small>
-                  </span>
-                  <span class="job-main">
-                    <span class="job-title"><span class="job-no">{j.number}</span> {j.title}</span>
-                    <span class="job-sub">{j.customer?.name || '—'} · {j.site?.address || j.customer?.address || 'no address'}</span>
-                  </span>
-                  <span class="job-tags">
-                    <span class={`chip chip-${j.status}`}>{STATUS_LABEL[j.status] || j.status}</span>
-                    <small class={`prio prio-${j.priority}`}>{label(j.priority || '')} · {label(j.work_type || '')}</small>
-                  </span>
-                </a>
-              </li>
-            ))}
-          </ul>
-        </section>
-      ))}
+    <div class="job-list" data-testid="job-list" data-count={jobs.length} data-rendered={Math.min(shown, jobs.length)}>
+      {groups.map(([k, list]) => {
+        if (budget <= 0) return null;
+        const rows = list.slice(0, budget);
+        budget -= rows.length;
+        return (
+          <section key={k} class="day" aria-label={dayLabel(k)}>
+            <h2 class="day-head">{dayLabel(k)} <span class="muted">· {list.length}</span></h2>
+            <ul role="list">
+              {rows.map((j) => <JobRow key={j.id} j={j} />)}
+            </ul>
+          </section>
+        );
+      })}
     </div>
   );
 }
 
-function JobsMap({ jobs }: { jobs: Job[] }) {
-  const { ref, map } = useLeaflet('Map of my jobs');
-  const layer = useRef<L.LayerGroup | null>(null);
-  const located = jobs.filter((j) => j.site?.lat != null && j.site?.lon != null);
-  useEffect(() => {
-    if (!map) return;
-    layer.current?.remove();
-    const g = L.featureGroup();
-    for (const j of located) {
-      const m = L.circleMarker([j.site!.lat!, j.site!.lon!], {
-        radius: 11, color: '#fff', weight: 3, fillColor: STATUS_COLOR[j.status] || '#333', fillOpacity: 1,
-      });
-      m.bindPopup(
-        `<strong>${esc(j.number)}</strong> ${esc(j.title)}<br>${esc(fmtDateTime(j.scheduled_start))}<br>${esc(j.customer?.name)}<br>` +
-          `${esc(j.site?.address)}<br><a class="popup-link" href="#/jobs/${esc(j.id)}">Open job</a>`,
-      );
-      m.bindTooltip(`${j.number} · ${STATUS_LABEL[j.status]}`);
-      g.addLayer(m);
-    }
-    g.addTo(map);
-    layer.current = g;
-    if (located.length) map.fitBounds(g.getBounds().pad(0.2), { maxZoom: 15 });
-  }, [map, jobs]);
+const JobRow = memo(function JobRow({ j }: { j: Job }) {
   return (
-    <div class="map-wrap">
-      <div ref={ref} class="map" data-testid="jobs-map" />
-      <div class="legend" aria-label="Legend">
-        {Object.entries(STATUS_COLOR).map(([s, c]) => (
-          <span key={s}><i style={{ background: c }} aria-hidden="true" />{STATUS_LABEL[s as keyof typeof STATUS_LABEL]}</span>
-        ))}
-        <span class="muted">{located.length} of {jobs.length} jobs have a location</span>
-      </div>
-    </div>
+    <li>
+      <a class={`job-item st-${j.status}`} href={`#/jobs/${j.id}`} data-testid="job-item" data-job-id={j.id} data-status={j.status} data-primary={j.is_primary ? 'true' : 'false'} data-day={dayKey(j.scheduled_start)}>
+        <span class="job-time">
+          <strong>{fmtTime(j.scheduled_start)}</strong>
+          <small>{j.scheduled_end ? '– ' + fmtTime(j.scheduled_end) : ''}</small>
+        </span>
+        <span class="job-main">
+          <span class="job-title"><span class="job-no">{j.number}</span> {j.title}</span>
+          <span class="job-sub">{j.customer?.name || '—'} · {j.site?.address || j.customer?.address || 'no address'}</span>
+        </span>
+        <span class="job-tags">
+          <span class={`chip chip-${j.status}`}>{STATUS_LABEL[j.status] || j.status}</span>
+          <small class={`prio prio-${j.priority}`}>{label(j.priority || '')} · {label(j.work_type || '')}</small>
+        </span>
+      </a>
+    </li>
   );
-}
+});
+

@@ -20,7 +20,8 @@ export function useLeaflet(label: string) {
   const tiles = useStore(tileUrl);
   useEffect(() => {
     if (!ref.current) return;
-    const m = L.map(ref.current, { zoomControl: true, attributionControl: !!tiles, preferCanvas: true, zoomSnap: 0.5 });
+    // Canvas renderer with a wide hit tolerance: markers and lines are easy to tap with a finger.
+    const m = L.map(ref.current, { zoomControl: true, attributionControl: !!tiles, preferCanvas: true, zoomSnap: 0.5, renderer: L.canvas({ tolerance: 12 }) });
     m.setView([0, 0], 2);
     L.control.scale({ imperial: false }).addTo(m);
     if (tiles) L.tileLayer(tiles, { maxZoom: 20 }).addTo(m);

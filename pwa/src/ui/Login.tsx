@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useRef, useState } from 'preact/hooks';
 import { ApiError, auth, login } from '../api';
 import { go } from '../router';
 import { startWatching } from '../geo';
@@ -9,15 +9,17 @@ export function Login() {
   const [email, setEmail] = useState(auth.get().tokens?.email || localStorage.getItem('dmf.lastEmail') || '');
   const [password, setPassword] = useState('');
   const [busy, setBusy] = useState(false);
+  const inFlight = useRef(false);
   const [err, setErr] = useState('');
 
   async function onSubmit(e: Event) {
     e.preventDefault();
-    if (busy) return;
+    if (inFlight.current) return;
     if (!email.trim() || !password) {
       setErr('Enter your email and password.');
       return;
     }
+    inFlight.current = true;
     setBusy(true);
     setErr('');
     try {
@@ -34,6 +36,7 @@ export function Login() {
       else if (ae.network) setErr('Cannot reach the field agent on this tablet. Check that it is running, then try again.');
       else setErr(ae.message || 'Sign-in failed.');
     } finally {
+      inFlight.current = false;
       setBusy(false);
     }
   }

@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from '../api';
 import { idbDel, idbGet, idbPut } from '../db';
 import { label } from '../format';
@@ -12,6 +12,7 @@ export function Materials({ job }: { job: Job }) {
   const key = 'consume:' + job.id;
   const [draft, setDraft] = useState<Draft>({ qty: {}, client_ref: '' });
   const [busy, setBusy] = useState(false);
+  const inFlight = useRef(false); // a second tap before the re-render does nothing
   const [err, setErr] = useState('');
   const local = useStore(outbox).filter((e) => e.job_id === job.id && e.kind === 'consume');
   const mats = job.materials ?? [];
@@ -32,7 +33,7 @@ export function Materials({ job }: { job: Job }) {
   }
 
   async function record() {
-    if (busy) return;
+    if (inFlight.current) return;
     const lines: { material_id: string; quantity: number }[] = [];
     const bad: string[] = [];
     for (const m of mats) {
@@ -47,6 +48,7 @@ export function Materials({ job }: { job: Job }) {
     const client_ref = draft.client_ref || newId();
     const d = { ...draft, client_ref };
     setDraft(d);
+    inFlight.current = true;
     await idbPut('drafts', key, d).catch(() => undefined);
     setBusy(true);
     setErr('');
@@ -60,6 +62,7 @@ export function Materials({ job }: { job: Job }) {
       setErr(`Usage not recorded: ${ae.message}. Your quantities are kept.`);
       void discard(client_ref);
     } finally {
+      inFlight.current = false;
       setBusy(false);
     }
   }

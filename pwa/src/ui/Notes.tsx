@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from '../api';
 import { idbDel, idbGet, idbPut } from '../db';
 import { fmtDateTime } from '../format';
@@ -12,6 +12,7 @@ export function Notes({ job }: { job: Job }) {
   const key = 'note:' + job.id;
   const [draft, setDraft] = useState<Draft>({ body: '', client_ref: '' });
   const [busy, setBusy] = useState(false);
+  const inFlight = useRef(false); // a second tap before the re-render does nothing
   const [err, setErr] = useState('');
   const local = useStore(outbox).filter((e) => e.job_id === job.id && e.kind === 'note');
 
@@ -28,12 +29,13 @@ export function Notes({ job }: { job: Job }) {
 
   async function send(e: Event) {
     e.preventDefault();
-    if (busy) return;
+    if (inFlight.current) return;
     const body = draft.body.trim();
     if (!body) return setErr('Write something first.');
     const client_ref = draft.client_ref || newId(); // kept across retries of the same text
     const d = { body: draft.body, client_ref };
     setDraft(d);
+    inFlight.current = true;
     await idbPut('drafts', key, d).catch(() => undefined);
     setBusy(true);
     setErr('');
@@ -46,6 +48,7 @@ export function Notes({ job }: { job: Job }) {
       setErr(`The note was not saved: ${(e as ApiError).message}. Your text is kept.`);
       void discard(client_ref); // the text stays in the draft box instead
     } finally {
+      inFlight.current = false;
       setBusy(false);
     }
   }

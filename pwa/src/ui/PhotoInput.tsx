@@ -78,7 +78,7 @@ export function PhotoInput({ jobId, onQueued, testid = 'photo-input', label = 'T
               input.value = '';
               if (files.length) void take(files);
             }} />
-          <span aria-hidden="true">📷 {busy ? 'Processing…' : label}</span>
+          <span aria-hidden="true" class="row"><CameraIcon /> {busy ? 'Processing…' : label}</span>
         </label>
         {'mediaDevices' in navigator && (
           <button type="button" class="btn" onClick={() => setCamera(true)} data-testid={`${testid}-camera`}>Live camera</button>
@@ -156,5 +156,14 @@ function CameraDialog({ onClose, onShot, onError }: { onClose: () => void; onSho
         <button class="btn btn-primary" onClick={shoot} disabled={!ready}>Take photo</button>
       </div>
     </Modal>
+  );
+}
+
+export function CameraIcon() {
+  return (
+    <svg class="icon" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true">
+      <path d="M4 8h3l2-3h6l2 3h3a1 1 0 0 1 1 1v9a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1V9a1 1 0 0 1 1-1z" />
+      <circle cx="12" cy="13" r="3.5" />
+    </svg>
   );
 }

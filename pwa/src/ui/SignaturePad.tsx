@@ -13,6 +13,7 @@ export function SignaturePad({ onSave, askName = true, testid = 'signature-pad',
   const [name, setName] = useState('');
   const [err, setErr] = useState('');
   const [busy, setBusy] = useState(false);
+  const inFlight = useRef(false);
 
   function redraw() {
     const c = canvas.current;
@@ -84,12 +85,13 @@ export function SignaturePad({ onSave, askName = true, testid = 'signature-pad',
     redraw();
   }
   async function save() {
-    if (busy) return;
+    if (inFlight.current) return;
     const c = canvas.current;
     if (!c || strokes.current.length === 0) return setErr('Sign in the box first.');
     const pts = strokes.current.reduce((n, s) => n + s.length, 0);
     if (pts < 3) return setErr('The signature is too short. Sign again.');
     if (askName && !name.trim()) return setErr('Enter the name of the person signing.');
+    inFlight.current = true;
     setBusy(true);
     try {
       const blob = await new Promise<Blob | null>((res) => c.toBlob(res, 'image/png'));
@@ -100,6 +102,7 @@ export function SignaturePad({ onSave, askName = true, testid = 'signature-pad',
     } catch (e) {
       setErr((e as Error).message);
     } finally {
+      inFlight.current = false;
       setBusy(false);
     }
   }

@@ -30,6 +30,7 @@ export function SiteMap({ job }: { job: Job }) {
   const { ref, map } = useLeaflet(`Fiber plant around ${job.site?.address || 'the site'}`);
   const layer = useRef<L.GeoJSON | null>(null);
   const [info, setInfo] = useState('');
+  const [nearby, setNearby] = useState<{ id: string; kind: string; name: string; status: string }[]>([]);
   const [err, setErr] = useState('');
   const lat = job.site?.lat;
   const lon = job.site?.lon;
@@ -48,6 +49,12 @@ export function SiteMap({ job }: { job: Job }) {
 
   function draw(fc: FC, fit: boolean) {
     if (!map) return;
+    setNearby(
+      fc.features
+        .map((f) => (f.properties || {}) as Record<string, string>)
+        .filter((p) => p.kind === 'splice_closure' || p.kind === 'fdh_cabinet' || p.kind === 'splitter')
+        .map((p) => ({ id: p.id, kind: p.kind, name: p.name || '(unnamed)', status: p.status || '' })),
+    );
     layer.current?.remove();
     const g = L.geoJSON(fc as GeoJSON.FeatureCollection, {
       style: (f) => {
@@ -115,6 +122,22 @@ export function SiteMap({ job }: { job: Job }) {
         <span class="muted">{info}</span>
       </div>
       {err && <p class="error" role="alert">{err}</p>}
+      {nearby.length > 0 && (
+        <div>
+          <h3>Closures and cabinets in view</h3>
+          <ul class="asset-list">
+            {nearby.map((a) => (
+              <li key={a.id}>
+                <span class={`mk mk-${KIND_STYLE[a.kind]?.shape || 'dot'}`} style={{ '--c': KIND_STYLE[a.kind]?.color } as Record<string, string>} aria-hidden="true" />
+                <span><strong>{a.name}</strong> <small class="muted">{KIND_STYLE[a.kind]?.name}{a.status ? ' · ' + label(a.status) : ''}</small></span>
+                {a.kind === 'splice_closure' && a.id && (
+                  <a class="btn btn-sm" href={`#/closures/${encodeURIComponent(a.id)}?job=${encodeURIComponent(job.id)}`} data-testid="closure-link">Splice view</a>
+                )}
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
     </div>
   );
 }

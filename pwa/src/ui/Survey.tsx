@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from '../api';
 import { idbDel, idbGet, idbPut } from '../db';
 import { currentFix } from '../geo';
@@ -26,6 +26,7 @@ export function SurveyForm({ job, onSaved }: { job: Job; onSaved: () => void }) 
   const [missing, setMissing] = useState<string[]>([]);
   const [err, setErr] = useState('');
   const [busy, setBusy] = useState(false);
+  const inFlight = useRef(false); // a second tap before the re-render does nothing
   const local = useStore(outbox).filter((e) => e.job_id === job.id && e.kind === 'survey');
   const closed = job.status === 'completed' || job.status === 'canceled';
 
@@ -44,7 +45,7 @@ export function SurveyForm({ job, onSaved }: { job: Job; onSaved: () => void }) 
 
   async function save(e: Event) {
     e.preventDefault();
-    if (busy) return;
+    if (inFlight.current) return;
     const miss = s.questions.filter((q) => q.required && !isAnswered(q, draft.answers[q.id])).map((q) => q.id);
     setMissing(miss);
     if (miss.length) {
@@ -55,6 +56,7 @@ export function SurveyForm({ job, onSaved }: { job: Job; onSaved: () => void }) 
     const client_ref = draft.client_ref || newId();
     const d = { ...draft, client_ref };
     setDraft(d);
+    inFlight.current = true;
     await idbPut('drafts', key, d).catch(() => undefined);
     setBusy(true);
     setErr('');
@@ -70,6 +72,7 @@ export function SurveyForm({ job, onSaved }: { job: Job; onSaved: () => void }) 
       if (ae.fields) setMissing(Object.keys(ae.fields));
       void discard(client_ref);
     } finally {
+      inFlight.current = false;
       setBusy(false);
     }
   }

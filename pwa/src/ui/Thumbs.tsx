@@ -28,9 +28,9 @@ export function ServerThumb({ a }: { a: Attachment }) {
   const url = useAttachmentUrl(a);
   return (
     <figure class="thumb" data-testid="attachment" data-kind={a.kind}>
-      {url ? <img src={url} alt={`${label(a.kind)} ${a.file_name}`} loading="lazy" /> : <div class="thumb-ph" aria-hidden="true">{a.kind === 'document' ? '📄' : '🖼'}</div>}
+      {url ? <img src={url} alt={`${label(a.kind)} ${a.file_name}`} loading="lazy" /> : <div class="thumb-ph" aria-hidden="true">{a.kind === 'document' ? 'PDF' : '…'}</div>}
       <figcaption>
-        <strong>{label(a.kind)}</strong>{a.signer_name ? ` · ${a.signer_name}` : ''}
+        <span><strong>{label(a.kind)}</strong>{a.signer_name ? ` · ${a.signer_name}` : ''}</span>
         <small>{fmtDateTime(a.captured_at)} · {bytes(a.size || 0)}</small>
         <small class="ok-text">✓ Saved</small>
       </figcaption>
@@ -51,7 +51,7 @@ export function PendingThumb({ e }: { e: OutboxEntry }) {
     <figure class={`thumb thumb-${e.status}`} data-testid="attachment-pending" data-kind={e.meta?.kind} data-state={e.status}>
       {url ? <img src={url} alt={`Unsent ${e.meta?.kind} ${e.file_name}`} /> : <div class="thumb-ph" />}
       <figcaption>
-        <strong>{label(e.meta?.kind || 'file')}</strong>{e.meta?.signer_name ? ` · ${e.meta.signer_name}` : ''}
+        <span><strong>{label(e.meta?.kind || 'file')}</strong>{e.meta?.signer_name ? ` · ${e.meta.signer_name}` : ''}</span>
         <small>{fmtDateTime(e.created_at)} · {bytes(e.file?.size || 0)}</small>
         <small class={e.status === 'parked' ? 'error-text' : 'warn-text'}>{state}{e.last_error ? `: ${e.last_error}` : ''}</small>
         {(e.status === 'parked' || e.status === 'failed') && (

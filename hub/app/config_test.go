@@ -1,0 +1,41 @@
+package app
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestConfigValidate(t *testing.T) {
+	c := DefaultConfig()
+	c.DatabaseURL = "postgres://x"
+	if err := c.Validate("serve"); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	bad := c
+	bad.DatabaseURL = ""
+	bad.Addr = "nope"
+	bad.RateLimit = 0
+	bad.LogLevel = "loud"
+	err := bad.Validate("serve")
+	if err == nil {
+		t.Fatal("bad config accepted")
+	}
+	for _, want := range []string{"DATABASE_URL", "HUB_ADDR", "HUB_RATE_LIMIT", "HUB_LOG_LEVEL"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message lacks %s: %v", want, err)
+		}
+	}
+	if err := bad.Validate("routes"); err == nil || strings.Contains(err.Error(), "DATABASE_URL") {
+		t.Errorf("routes needs no database: %v", err)
+	}
+}
+
+func TestConfigFromEnv(t *testing.T) {
+	t.Setenv("HUB_ADDR", "127.0.0.1:9999")
+	t.Setenv("HUB_RATE_LIMIT", "7")
+	t.Setenv("HUB_WORKER", "false")
+	c := DefaultConfig()
+	if c.Addr != "127.0.0.1:9999" || c.RateLimit != 7 || c.Worker {
+		t.Fatalf("%+v", c)
+	}
+}

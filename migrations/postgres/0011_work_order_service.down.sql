@@ -1,0 +1,10 @@
+DROP INDEX IF EXISTS field_attachments_storage_idx;
+DROP INDEX IF EXISTS work_order_worklogs_person_idx;
+DROP INDEX IF EXISTS customers_email_idx;
+DROP INDEX IF EXISTS work_orders_active_sched_id_idx;
+DROP INDEX IF EXISTS work_orders_customer_sched_idx;
+DROP TABLE IF EXISTS work_order_saved_filters;
+DROP INDEX IF EXISTS domain_events_entity_idx;
+DROP INDEX IF EXISTS domain_events_created_idx;
+DROP TABLE IF EXISTS domain_event_deliveries;
+DROP TABLE IF EXISTS domain_event_consumers;

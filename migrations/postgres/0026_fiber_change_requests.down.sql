@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS fiber_change_requests;
