@@ -7,8 +7,11 @@ import (
 
 	"dotmac.dev/field/hub/dispatch"
 	"dotmac.dev/field/hub/fiber"
+	"dotmac.dev/field/hub/inventory"
+	"dotmac.dev/field/hub/survey"
 	"dotmac.dev/field/hub/web"
 	"dotmac.dev/field/hub/workorder"
+	"dotmac.dev/field/sync/field"
 )
 
 // areaBuilders build the feature areas (work orders, inventory, fiber, sync, …) from the wired
@@ -22,6 +25,18 @@ var areaBuilders = []func(ctx context.Context, a *App) (web.Area, error){
 	},
 	func(ctx context.Context, a *App) (web.Area, error) {
 		return fiber.NewArea(fiber.NewService(a.DB, a.Logger)), nil
+	},
+	func(ctx context.Context, a *App) (web.Area, error) {
+		workorder.RegisterMaterialsSource(func(ctx context.Context, q workorder.Querier, id string) ([]field.Material, error) {
+			return inventory.FieldMaterialsOf(ctx, q, id)
+		})
+		return inventory.NewArea(inventory.NewService(a.DB)), nil
+	},
+	func(ctx context.Context, a *App) (web.Area, error) {
+		workorder.RegisterSurveySource(func(ctx context.Context, q workorder.Querier, id string) (*field.Survey, error) {
+			return survey.JobSurveyOf(ctx, q, id)
+		})
+		return survey.NewArea(survey.NewService(a.DB)), nil
 	},
 }
 
