@@ -510,3 +510,31 @@ func TestPortals_EachSeesOnlyItsOwnData(t *testing.T) {
 		t.Fatalf("reseller portal: own account %s=%v, outside %s=%v", inTree, strings.Contains(rpage, inTree), outside, strings.Contains(rpage, ">"+outside+"<"))
 	}
 }
+
+func TestPortals_SignOutRevokesTheSession(t *testing.T) {
+	t.Parallel()
+	env := hubtest.New(t, hubtest.Options{Demo: true})
+	b, _ := webLogin(t, env, "/auth/login", hubtest.AdminEmail, hubtest.AdminPassword)
+	page := env.Send(b, mustReq(t, "GET", env.URL+"/admin", nil))
+	csrf := between(string(page.Body), `name="csrf_token" value="`, `"`)
+	// Staff pages' scripts may call the API with the session cookie and the CSRF header.
+	req := mustReq(t, "GET", env.URL+"/api/v1/auth/me", nil)
+	if r := env.Send(b, req); r.Status != 200 {
+		t.Fatalf("API with the staff cookie: %d", r.Status)
+	}
+	req = mustReq(t, "POST", env.URL+"/api/v1/auth/logout", nil)
+	if r := env.Send(b, req); r.Status != 403 {
+		t.Fatalf("API POST with the cookie but no CSRF header: %d", r.Status)
+	}
+	form := url.Values{"csrf_token": {csrf}}
+	req = mustReq(t, "POST", env.URL+"/auth/logout", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if r := env.Send(b, req); r.Status != 303 {
+		t.Fatalf("sign out: %d %s", r.Status, r.Body)
+	}
+	var n int
+	env.DB.Pool.QueryRow(context.Background(), `SELECT count(*) FROM sessions WHERE portal = 'admin' AND status = 'active'`).Scan(&n)
+	if n != 0 {
+		t.Fatalf("%d admin sessions still active after sign-out", n)
+	}
+}
