@@ -431,11 +431,11 @@ func (c *Client) ensureBootstrap(ctx context.Context) error {
 	for {
 		p, err := c.Hub.Snapshot(ctx, page)
 		switch st := statusOf(err); {
-		case st == 404 || st == 405 || st == 501:
+		case page == "" && (st == 404 || st == 405 || st == 501):
 			// A hub without snapshots: replay the whole feed instead (its retention permitting).
 			c.Logger.Warn("the hub serves no snapshot; bootstrapping from the start of the feed")
 			return c.DB.ApplySnapshotPage(ctx, 0, nil, "")
-		case st == 400 || st == 410:
+		case st == 400 || st == 404 || st == 410 || st == 422:
 			if page != "" { // the page token expired: start over
 				if err := c.DB.RestartBootstrap(ctx); err != nil {
 					return err

@@ -53,6 +53,16 @@ func (a *agentHarness) waitJob(id, status string) field.Job {
 	return j
 }
 
+func (a *agentHarness) waitBootstrapped() {
+	a.t.Helper()
+	checkFor(a.t, 15*time.Second, 20*time.Millisecond, func() error {
+		if ok, _ := a.db.Bootstrapped(context.Background()); !ok {
+			return errors.New("bootstrapping")
+		}
+		return nil
+	})
+}
+
 func (a *agentHarness) waitSettled() {
 	a.t.Helper()
 	checkFor(a.t, 20*time.Second, 25*time.Millisecond, func() error {
@@ -326,6 +336,7 @@ func TestSync_ChecksumRepair(t *testing.T) {
 		jobs = append(jobs, h.SeedJob())
 	}
 	a.waitJob(jobs[19], "")
+	a.waitBootstrapped()
 	h.Mu.Lock()
 	d := h.WOData("scheduled", 9)
 	d["title"] = "silently changed"
@@ -384,6 +395,7 @@ func TestSync_AuthFailurePurges(t *testing.T) {
 	a := startAgent(t, h)
 	wo := h.SeedJob()
 	a.waitJob(wo, "dispatched")
+	a.waitBootstrapped()
 	h.Mu.Lock()
 	h.Revoked = true
 	h.Mu.Unlock()

@@ -36,6 +36,7 @@ type woData struct {
 	TotalActiveSeconds float64  `json:"total_active_seconds"`
 	Tags               []string `json:"tags"`
 	AccessNotes        string   `json:"access_notes"`
+	SiteID             *string  `json:"site_id"`
 	SiteAddress        string   `json:"site_address"`
 	SiteLat            *float64 `json:"site_lat"`
 	SiteLon            *float64 `json:"site_lon"`
@@ -154,6 +155,24 @@ func (d *DB) summary(ctx context.Context, q querier, j job, person string) (fiel
 	}
 	for _, a := range crew {
 		s.Crew = append(s.Crew, field.CrewMember{PersonID: a.PersonID, Name: a.PersonName, IsPrimary: a.IsPrimary})
+	}
+	if j.SiteID != nil { // the site's own row is the freshest (a pin moved on the hub)
+		var data string
+		if err := q.QueryRowContext(ctx, `SELECT data FROM sites WHERE id = ?`, *j.SiteID).Scan(&data); err == nil {
+			var st struct {
+				Address string   `json:"address"`
+				Lat     *float64 `json:"lat"`
+				Lon     *float64 `json:"lon"`
+			}
+			if json.Unmarshal([]byte(data), &st) == nil {
+				s.Site = field.Site{Address: cmpOr(st.Address, j.SiteAddress), Lat: st.Lat, Lon: st.Lon}
+				if st.Lat == nil || st.Lon == nil {
+					s.Site.Lat, s.Site.Lon = j.SiteLat, j.SiteLon
+				}
+			}
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return field.JobSummary{}, false, err
+		}
 	}
 	if j.CustomerID != nil {
 		var data string

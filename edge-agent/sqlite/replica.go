@@ -18,7 +18,7 @@ import (
 // woChildTables hold rows that belong to one work order (column work_order_id); they leave the
 // replica with it.
 var woChildTables = []string{
-	"work_order_assignments", eventsTable, notesTable, attachmentsTable, "work_logs",
+	"work_order_assignments", eventsTable, notesTable, attachmentsTable, "work_order_worklogs",
 	materialsTable, surveyResponseTable, "wireless_site_surveys", "fiber_test_results",
 }
 

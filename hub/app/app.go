@@ -197,6 +197,7 @@ func (a *App) buildServer(ctx context.Context) error {
 		Areas: areas,
 	})
 	a.coreDashboard()
+	a.portalSections()
 	return nil
 }
 
@@ -284,13 +285,19 @@ func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
 	srv := a.Server.HTTPServer(ln.Addr().String())
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	workerDone := make(chan struct{})
 	if a.Config.Worker {
 		go func() {
+			defer close(workerDone)
 			if err := a.RunWorker(ctx); err != nil {
 				a.Logger.Error("worker stopped", "error", err)
 			}
 		}()
+	} else {
+		close(workerDone)
 	}
+	// Close must not shut Redis under a running worker: wait for it on the way out.
+	defer func() { <-workerDone }()
 	natsAddr := "(external) " + a.Config.NATSURL
 	if a.NATS != nil {
 		natsAddr = a.NATS.ClientURL()

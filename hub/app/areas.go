@@ -19,19 +19,26 @@ import (
 // App. Each area adds one line here; its code lives in its own packages.
 var areaBuilders = []func(ctx context.Context, a *App) (web.Area, error){
 	func(ctx context.Context, a *App) (web.Area, error) {
-		return workorder.Build(a.DB, a.Config.DataDir, a.HashParams, a.Logger), nil
+		return workorder.Build(ctx, workorder.Deps{DB: a.DB, DataDir: a.Config.DataDir, HashParams: a.HashParams, Logger: a.Logger,
+			Worker: a.Config.Worker, Go: a.Go}), nil
 	},
 	func(ctx context.Context, a *App) (web.Area, error) {
 		return dispatch.New(ctx, dispatch.Deps{DB: a.DB, NC: a.NC, Logger: a.Logger, PublicURL: a.Config.PublicURL, Go: a.Go})
 	},
 	func(ctx context.Context, a *App) (web.Area, error) {
+		return fiber.NewArea(fiber.NewService(a.DB, a.Logger)), nil
+	},
+	func(ctx context.Context, a *App) (web.Area, error) {
+		workorder.RegisterMaterialsSource(func(ctx context.Context, q workorder.Querier, id string) ([]field.Material, error) {
+			return inventory.FieldMaterialsOf(ctx, q, id)
+		})
 		return inventory.NewArea(inventory.NewService(a.DB)), nil
 	},
 	func(ctx context.Context, a *App) (web.Area, error) {
+		workorder.RegisterSurveySource(func(ctx context.Context, q workorder.Querier, id string) (*field.Survey, error) {
+			return survey.JobSurveyOf(ctx, q, id)
+		})
 		return survey.NewArea(survey.NewService(a.DB)), nil
-	},
-	func(ctx context.Context, a *App) (web.Area, error) {
-		return fiber.NewArea(fiber.NewService(a.DB, a.Logger)), nil
 	},
 	func(ctx context.Context, a *App) (web.Area, error) { return syncsvc.Build(ctx, syncConfig(a), a.Go) },
 }
@@ -53,8 +60,12 @@ func syncField(a *App) *syncsvc.HubField {
 	inv := inventory.NewService(a.DB)
 	sv := survey.NewService(a.DB)
 	return &syncsvc.HubField{
-		EventFn: wo.ApplyFieldEvent,
-		NoteFn:  wo.AddFieldNote,
+		EventFn: func(ctx context.Context, actorID, deviceID, jobID string, req field.TransitionRequest, opt syncsvc.FieldOptions) (*field.TransitionResponse, error) {
+			return wo.ApplyFieldEventWith(ctx, actorID, deviceID, jobID, req, workorder.FieldOptions(opt))
+		},
+		NoteFn: func(ctx context.Context, actorID, deviceID, jobID string, req field.NoteRequest, opt syncsvc.FieldOptions) (*field.Note, bool, error) {
+			return wo.AddFieldNoteWith(ctx, actorID, deviceID, jobID, req, workorder.FieldOptions(opt))
+		},
 		AttachmentFn: func(ctx context.Context, actorID, deviceID string, in syncsvc.AttachmentInput) (*field.Attachment, bool, error) {
 			return wo.AddAttachment(ctx, actorID, deviceID, workorder.AttachmentInput(in))
 		},

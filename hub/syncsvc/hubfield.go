@@ -7,6 +7,7 @@ import (
 
 	"dotmac.dev/field/hub"
 	"dotmac.dev/field/sync/field"
+	"dotmac.dev/field/sync/fieldexec"
 )
 
 // AttachmentInput is an attachment whose bytes the hub already holds, handed to the work order
@@ -28,22 +29,33 @@ type AttachmentAdder interface {
 	AddAttachment(ctx context.Context, actor Actor, in AttachmentInput) (*field.Attachment, bool, error)
 }
 
+// FieldOptions are what only a device that was offline needs from the field service (converted
+// to hub/workorder.FieldOptions in hub/app/areas.go).
+type FieldOptions struct {
+	// ID is the id the device gave the row (event or note); used when it is a fresh UUID.
+	ID string
+	// AssumeFrom judges the event from the status the device saw: the office changed it
+	// meanwhile, the field fact stands and the applier opens a conflict for review.
+	AssumeFrom fieldexec.Status
+	// FormerHolder lets the technician's edits arrive although the job was reassigned away from
+	// them while the device was offline.
+	FormerHolder bool
+}
+
 // HubField is the FieldService that applies device uploads through the hub's own services, the
 // ones the HTTP field API calls (hub/app/areas.go wires them), so offline and online writes run
 // the same code:
 //
-//   - EventFn, NoteFn, AttachmentFn: hub/workorder (ApplyFieldEvent, AddFieldNote, AddAttachment);
+//   - EventFn, NoteFn, AttachmentFn: hub/workorder (ApplyFieldEventWith, AddFieldNoteWith, AddAttachment);
 //   - ConsumeFn: hub/inventory ConsumeMaterials;
 //   - SurveyFn: hub/survey SubmitSurvey.
 //
-// Two cases only a device that was offline can produce are applied by Fallback (the built-in
-// FieldStore, same sync/fieldexec state machine): an event judged from the status the device saw
-// (the office changed it meanwhile: the field fact stands and a conflict is opened), and a note,
-// event or attachment of a technician the job was reassigned away from while offline (the edits
-// still arrive). Replays of events first stored by the fallback are answered by it too.
+// Fallback (the built-in FieldStore, same sync/fieldexec state machine) answers what the wired
+// services cannot: events and notes when EventFn/NoteFn are nil, and replays of events it stored
+// itself before the services were wired.
 type HubField struct {
-	EventFn      func(ctx context.Context, actorID, deviceID, jobID string, req field.TransitionRequest) (*field.TransitionResponse, error)
-	NoteFn       func(ctx context.Context, actorID, deviceID, jobID string, req field.NoteRequest) (*field.Note, bool, error)
+	EventFn      func(ctx context.Context, actorID, deviceID, jobID string, req field.TransitionRequest, opt FieldOptions) (*field.TransitionResponse, error)
+	NoteFn       func(ctx context.Context, actorID, deviceID, jobID string, req field.NoteRequest, opt FieldOptions) (*field.Note, bool, error)
 	AttachmentFn func(ctx context.Context, actorID, deviceID string, in AttachmentInput) (*field.Attachment, bool, error)
 	ConsumeFn    func(ctx context.Context, actorID, deviceID, jobID string, req field.ConsumeRequest) (*field.ConsumeResponse, error)
 	SurveyFn     func(ctx context.Context, actorID, deviceID, jobID string, req field.SurveyRequest) (*field.Survey, error)
@@ -65,21 +77,22 @@ func (h *HubField) exists(ctx context.Context, sql string, args ...any) (bool, e
 
 // Transition implements FieldService.
 func (h *HubField) Transition(ctx context.Context, in TransitionInput) (*TransitionOutcome, error) {
-	if h.EventFn == nil || in.AssumeFrom != "" || in.FormerHolder {
+	if h.EventFn == nil {
 		return h.Fallback.Transition(ctx, in)
 	}
 	if errs := in.Request.Validate(); errs != nil {
 		return nil, hub.Invalid(errs)
 	}
-	// A replay is answered from the stored event whoever applied it first.
-	known, err := h.exists(ctx, `SELECT 1 FROM work_order_events WHERE client_event_id = $1`, in.Request.ClientEventID)
+	// An event the built-in store applied (no stored field API answer) is replayed by it.
+	legacy, err := h.exists(ctx, `SELECT 1 FROM work_order_events WHERE client_event_id = $1 AND (result IS NULL OR NOT result ? 'job')`, in.Request.ClientEventID)
 	if err != nil {
 		return nil, err
 	}
-	if known {
+	if legacy {
 		return h.Fallback.Transition(ctx, in)
 	}
-	resp, err := h.EventFn(ctx, in.Actor.PersonID, in.Actor.DeviceID, in.WorkOrderID, in.Request)
+	resp, err := h.EventFn(ctx, in.Actor.PersonID, in.Actor.DeviceID, in.WorkOrderID, in.Request,
+		FieldOptions{ID: in.ID, AssumeFrom: in.AssumeFrom, FormerHolder: in.FormerHolder})
 	if err != nil {
 		return nil, err
 	}
@@ -95,15 +108,12 @@ func (h *HubField) Transition(ctx context.Context, in TransitionInput) (*Transit
 
 // AddNote implements FieldService.
 func (h *HubField) AddNote(ctx context.Context, in NoteInput) (*field.Note, bool, error) {
-	if h.NoteFn == nil || in.FormerHolder {
+	if h.NoteFn == nil {
 		return h.Fallback.AddNote(ctx, in)
 	}
-	n, created, err := h.addNote(ctx, in)
+	n, created, err := h.NoteFn(ctx, in.Actor.PersonID, in.Actor.DeviceID, in.WorkOrderID, in.Request,
+		FieldOptions{ID: in.ID, FormerHolder: in.FormerHolder})
 	return n, !created && err == nil, err
-}
-
-func (h *HubField) addNote(ctx context.Context, in NoteInput) (*field.Note, bool, error) {
-	return h.NoteFn(ctx, in.Actor.PersonID, in.Actor.DeviceID, in.WorkOrderID, in.Request)
 }
 
 // ConsumeMaterials implements MaterialConsumer with hub/inventory.

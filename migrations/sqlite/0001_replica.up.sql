@@ -36,6 +36,15 @@ CREATE TABLE work_order_assignments (
 );
 CREATE INDEX work_order_assignments_wo_idx ON work_order_assignments (work_order_id);
 
+-- Job sites (address, pin, access notes).
+CREATE TABLE sites (
+	id TEXT PRIMARY KEY,
+	version INTEGER NOT NULL DEFAULT 0,
+	data TEXT NOT NULL CHECK (json_valid(data)),
+	local TEXT,
+	pending INTEGER NOT NULL DEFAULT 0
+);
+
 -- Customers and their contact details only (the hub never sends costs or rates).
 CREATE TABLE customers (
 	id TEXT PRIMARY KEY,
@@ -87,7 +96,7 @@ CREATE TABLE field_attachments (
 CREATE INDEX field_attachments_wo_idx ON field_attachments (work_order_id);
 CREATE UNIQUE INDEX field_attachments_client_idx ON field_attachments (client_ref);
 
-CREATE TABLE work_logs (
+CREATE TABLE work_order_worklogs (
 	id TEXT PRIMARY KEY,
 	version INTEGER NOT NULL DEFAULT 0,
 	data TEXT NOT NULL CHECK (json_valid(data)),
@@ -95,7 +104,7 @@ CREATE TABLE work_logs (
 	pending INTEGER NOT NULL DEFAULT 0,
 	work_order_id TEXT GENERATED ALWAYS AS (json_extract(data, '$.work_order_id')) VIRTUAL
 );
-CREATE INDEX work_logs_wo_idx ON work_logs (work_order_id);
+CREATE INDEX work_order_worklogs_wo_idx ON work_order_worklogs (work_order_id);
 
 CREATE TABLE work_order_materials (
 	id TEXT PRIMARY KEY,
