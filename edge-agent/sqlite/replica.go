@@ -394,7 +394,10 @@ func (d *DB) rebaseJob(ctx context.Context, tx *sql.Tx, woID string) error {
 			return err
 		}
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT payload, coalesce(effect, '') FROM outbox WHERE work_order_id = ? AND status IN ('pending', 'sent') ORDER BY seq`, woID)
+	// Only actions that feed an overlay are replayed: the rows a note or a photo created here stay
+	// (pending) until the hub's copy replaces them, so replaying those would only cost time.
+	rows, err := tx.QueryContext(ctx, `SELECT payload, coalesce(effect, '') FROM outbox WHERE work_order_id = ?
+		AND status IN ('pending', 'sent') AND kind IN ('transition', 'consume', 'survey') ORDER BY seq`, woID)
 	if err != nil {
 		return err
 	}

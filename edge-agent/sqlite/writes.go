@@ -664,9 +664,12 @@ func (d *DB) applySurvey(ctx context.Context, tx *sql.Tx, j job, sd surveyData) 
 // replay re-applies the local effect of an unacknowledged upload on top of the hub's rows
 // (rebase). Effects the hub already holds are skipped.
 func (d *DB) replay(ctx context.Context, tx *sql.Tx, c change.Change, effect json.RawMessage) error {
-	j, err := loadJob(ctx, tx, c.EntityID)
-	if err != nil {
-		return err
+	var j job
+	if c.Action == kindTransition || c.Action == kindSurvey {
+		var err error
+		if j, err = loadJob(ctx, tx, c.EntityID); err != nil {
+			return err
+		}
 	}
 	data := c.Data
 	if len(effect) > 0 {
@@ -708,7 +711,7 @@ func (d *DB) replay(ctx context.Context, tx *sql.Tx, c change.Change, effect jso
 		if err := json.Unmarshal(c.Data, &r); err != nil {
 			return err
 		}
-		return applyConsume(ctx, tx, j.ID, r)
+		return applyConsume(ctx, tx, c.EntityID, r)
 	case kindSurvey:
 		var sd surveyData
 		if err := json.Unmarshal(data, &sd); err != nil {
