@@ -197,6 +197,7 @@ func (a *App) buildServer(ctx context.Context) error {
 		Areas: areas,
 	})
 	a.coreDashboard()
+	a.portalSections()
 	return nil
 }
 

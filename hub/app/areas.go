@@ -12,25 +12,33 @@ import (
 	"dotmac.dev/field/hub/syncsvc"
 	"dotmac.dev/field/hub/web"
 	"dotmac.dev/field/hub/workorder"
+	"dotmac.dev/field/sync/field"
 )
 
 // areaBuilders build the feature areas (work orders, inventory, fiber, sync, …) from the wired
 // App. Each area adds one line here; its code lives in its own packages.
 var areaBuilders = []func(ctx context.Context, a *App) (web.Area, error){
 	func(ctx context.Context, a *App) (web.Area, error) {
-		return workorder.Build(a.DB, a.Config.DataDir, a.HashParams, a.Logger), nil
+		return workorder.Build(ctx, workorder.Deps{DB: a.DB, DataDir: a.Config.DataDir, HashParams: a.HashParams, Logger: a.Logger,
+			Worker: a.Config.Worker, Go: a.Go}), nil
 	},
 	func(ctx context.Context, a *App) (web.Area, error) {
 		return dispatch.New(ctx, dispatch.Deps{DB: a.DB, NC: a.NC, Logger: a.Logger, PublicURL: a.Config.PublicURL, Go: a.Go})
 	},
 	func(ctx context.Context, a *App) (web.Area, error) {
+		return fiber.NewArea(fiber.NewService(a.DB, a.Logger)), nil
+	},
+	func(ctx context.Context, a *App) (web.Area, error) {
+		workorder.RegisterMaterialsSource(func(ctx context.Context, q workorder.Querier, id string) ([]field.Material, error) {
+			return inventory.FieldMaterialsOf(ctx, q, id)
+		})
 		return inventory.NewArea(inventory.NewService(a.DB)), nil
 	},
 	func(ctx context.Context, a *App) (web.Area, error) {
+		workorder.RegisterSurveySource(func(ctx context.Context, q workorder.Querier, id string) (*field.Survey, error) {
+			return survey.JobSurveyOf(ctx, q, id)
+		})
 		return survey.NewArea(survey.NewService(a.DB)), nil
-	},
-	func(ctx context.Context, a *App) (web.Area, error) {
-		return fiber.NewArea(fiber.NewService(a.DB, a.Logger)), nil
 	},
 	func(ctx context.Context, a *App) (web.Area, error) { return syncsvc.Build(ctx, syncConfig(a), a.Go) },
 }

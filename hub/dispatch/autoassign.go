@@ -350,7 +350,9 @@ func loadCandidates(ctx context.Context, q querier, from, to, now time.Time) ([]
 const TieBreakNearest = 50
 
 // liveDistances returns, per job, the metres to the nearest fresh, on-shift, sharing technicians
-// (PostGIS KNN over the presence GiST index, TieBreakNearest per job).
+// (PostGIS KNN over the presence GiST index, TieBreakNearest per job). The distance is the one the
+// <-> operator computes (on the sphere): four times cheaper than ST_Distance on the spheroid, and
+// only a ranking needs it.
 func (s *Service) liveDistances(ctx context.Context, jobIDs []string, now time.Time) (map[string]map[string]float64, error) {
 	out := map[string]map[string]float64{}
 	var any bool
@@ -364,7 +366,7 @@ func (s *Service) liveDistances(ctx context.Context, jobIDs []string, now time.T
 	rows, err := s.DB.Pool.Query(ctx, `SELECT w.id, k.person_id, k.m
 		FROM work_orders w JOIN sites st ON st.id = w.site_id
 		CROSS JOIN LATERAL (
-			SELECT p.person_id, ST_Distance(p.geog, st.geom::geography) AS m
+			SELECT p.person_id, p.geog <-> st.geom::geography AS m -- the KNN operator's own (sphere) distance
 			FROM field_tech_presence p
 			WHERE p.location_sharing_enabled AND p.status = 'on_shift' AND p.location_at > $2 AND p.geog IS NOT NULL
 			ORDER BY p.geog <-> st.geom::geography

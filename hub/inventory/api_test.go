@@ -135,6 +135,22 @@ func TestAPI(t *testing.T) {
 	if r := env.Do("GET", "/api/v1/field/jobs/"+wo+"/materials", tech, nil); r.Status != http.StatusOK {
 		t.Fatalf("field materials: %d", r.Status)
 	}
+	// The job detail of the field API carries the materials (registered with the work order area).
+	r = env.Do("GET", "/api/v1/field/jobs/"+wo, tech, nil)
+	var job struct {
+		Materials []map[string]any `json:"materials"`
+	}
+	r.JSON(t, &job)
+	if r.Status != http.StatusOK || len(job.Materials) != 1 || job.Materials[0]["id"] != mat {
+		t.Fatalf("job detail materials: %d %s", r.Status, r.Body)
+	}
+	// The demo seed put materials on tech1's upcoming work orders.
+	var seeded int
+	env.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM work_order_materials m JOIN work_orders w ON w.id = m.work_order_id
+		WHERE w.assigned_to = $1 AND w.id <> $2`, tech1ID, wo).Scan(&seeded)
+	if seeded == 0 {
+		t.Fatal("no demo materials on tech1's work orders")
+	}
 
 	// Transfers and requests over HTTP.
 	r = env.Do("POST", "/api/v1/inventory/transfers", admin, map[string]any{"from_location_id": whID, "to_location_id": van1ID,

@@ -8,6 +8,7 @@
 package inventory
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -346,4 +347,25 @@ type Alert struct {
 type AlertFilter struct {
 	Status, Kind  string
 	Limit, Offset int
+}
+
+// LevelText is the threshold in force for pages ("—" when none).
+func (s Stock) LevelText() string { return qtyText(s.ReorderLevel) }
+
+// LevelText is the item's low-stock level for pages.
+func (it Item) LevelText() string { return qtyText(it.ReorderLevel) }
+
+// CostText is the item's unit cost for pages.
+func (it Item) CostText() string {
+	if it.UnitCost == nil {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f %s", *it.UnitCost, it.Currency)
+}
+
+func qtyText(q *float64) string {
+	if q == nil {
+		return "—"
+	}
+	return fmtQty(*q)
 }

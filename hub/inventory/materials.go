@@ -94,6 +94,19 @@ func (s *Service) JobMaterials(ctx context.Context, jobID string) ([]field.Mater
 	return fieldMaterials(ms), nil
 }
 
+// FieldMaterialsOf is JobMaterials on a given querier (a pgx.Tx or the pool): the work order
+// area's job detail registers it as its materials source.
+func FieldMaterialsOf(ctx context.Context, q rowsQuerier, jobID string) ([]field.Material, error) {
+	if !postgres.ValidUUID(jobID) {
+		return []field.Material{}, nil
+	}
+	ms, err := materialsOf(ctx, q, jobID)
+	if err != nil {
+		return nil, err
+	}
+	return fieldMaterials(ms), nil
+}
+
 // FieldMaterials returns the materials of a job in the technician's scope (404 otherwise).
 func (s *Service) FieldMaterials(ctx context.Context, technicianID, jobID string) ([]field.Material, error) {
 	var out []field.Material

@@ -235,6 +235,17 @@ func (s *Service) JobSurvey(ctx context.Context, jobID string) (*field.Survey, e
 	return jobSurvey(ctx, s.DB.Pool, jobID)
 }
 
+// JobSurveyOf is JobSurvey on a given querier (a pgx.Tx or the pool): the work order area's job
+// detail registers it as its survey source.
+func JobSurveyOf(ctx context.Context, q interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}, jobID string) (*field.Survey, error) {
+	if !postgres.ValidUUID(jobID) {
+		return nil, nil
+	}
+	return jobSurvey(ctx, q, jobID)
+}
+
 // FieldSurvey is JobSurvey for a technician: 404 outside their scope.
 func (s *Service) FieldSurvey(ctx context.Context, technicianID, jobID string) (*field.Survey, error) {
 	var out *field.Survey

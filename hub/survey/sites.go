@@ -640,3 +640,11 @@ func (sv *SiteSurvey) GeoJSON() map[string]any {
 	}
 	return map[string]any{"type": "FeatureCollection", "features": feats}
 }
+
+// GroundText is the ground elevation for pages.
+func (p Point) GroundText() string {
+	if p.GroundElevationM == nil {
+		return "—"
+	}
+	return fmt.Sprintf("%.0f", *p.GroundElevationM)
+}

@@ -377,6 +377,14 @@ func TestAPI(t *testing.T) {
 	if r := env.Do("POST", "/api/v1/field/jobs/"+wo+"/survey", disp, body); r.Status != http.StatusForbidden {
 		t.Fatalf("dispatcher submits: %d", r.Status)
 	}
+	r = env.Do("GET", "/api/v1/field/jobs/"+wo, tech, nil)
+	var job struct {
+		Survey *field.Survey `json:"survey"`
+	}
+	r.JSON(t, &job)
+	if r.Status != http.StatusOK || job.Survey == nil || string(job.Survey.Answers["roof"]) != `"metal"` {
+		t.Fatalf("job detail survey: %d %s", r.Status, r.Body)
+	}
 	if r := env.Do("GET", "/api/v1/work-orders/"+wo+"/survey", disp, nil); r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"metal"`) {
 		t.Fatalf("office view: %d %s", r.Status, r.Body)
 	}

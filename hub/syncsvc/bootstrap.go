@@ -21,6 +21,7 @@ import (
 	"dotmac.dev/field/hub"
 	"dotmac.dev/field/sync/change"
 	"dotmac.dev/field/sync/checksum"
+	"dotmac.dev/field/sync/jetstream"
 )
 
 // SnapshotFormat names the layout of the bootstrap SQLite file (PROTOCOL-NOTES.md):
@@ -443,3 +444,15 @@ func (s *Service) SnapshotPage(ctx context.Context, tech, token string, size int
 	}
 	return p, nil
 }
+
+// ScopeRows reads technician tech's whole scope in one consistent snapshot, row by row
+// (benchmarks and tools).
+func (s *Service) ScopeRows(ctx context.Context, tech string, fn func(entity, id string, version int64, data []byte) error) error {
+	return s.readScope(ctx, tech, nil, func(r scopeRow) error { return fn(r.Entity, r.ID, r.Version, r.Data) })
+}
+
+// DownFeed and UpFeed are the service's JetStream feeds (nil before Start).
+func (s *Service) DownFeed() *jetstream.Feed { return s.down }
+
+// UpFeed is the upload feed.
+func (s *Service) UpFeed() *jetstream.Feed { return s.up }

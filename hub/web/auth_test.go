@@ -483,3 +483,58 @@ func TestAuth_ConcurrentRefreshOfOneTokenNeverLeaksTwoSessions(t *testing.T) {
 		t.Fatalf("active sessions: %d", n)
 	}
 }
+
+func TestPortals_EachSeesOnlyItsOwnData(t *testing.T) {
+	t.Parallel()
+	env := hubtest.New(t, hubtest.Options{Demo: true})
+	ctx := context.Background()
+	var mine, other string
+	env.DB.Pool.QueryRow(ctx, `SELECT w.number FROM work_orders w JOIN customers c ON c.id = w.customer_id
+		JOIN people p ON p.id = c.person_id WHERE p.email = $1 LIMIT 1`, hubtest.CustomerEmail).Scan(&mine)
+	env.DB.Pool.QueryRow(ctx, `SELECT w.number FROM work_orders w JOIN customers c ON c.id = w.customer_id
+		WHERE c.person_id IS NULL AND c.organization_id IS NULL LIMIT 1`).Scan(&other)
+	if mine == "" || other == "" {
+		t.Fatalf("demo data: mine=%q other=%q", mine, other)
+	}
+	cust, _ := webLogin(t, env, "/portal/login", hubtest.CustomerEmail, hubtest.CustomerPass)
+	page := string(env.Send(cust, mustReq(t, "GET", env.URL+"/portal", nil)).Body)
+	if !strings.Contains(page, mine) || strings.Contains(page, other) {
+		t.Fatalf("customer portal: has own %s=%v, has other %s=%v", mine, strings.Contains(page, mine), other, strings.Contains(page, other))
+	}
+	res, _ := webLogin(t, env, "/reseller/login", "reseller1@example.com", "reseller123!")
+	rpage := string(env.Send(res, mustReq(t, "GET", env.URL+"/reseller", nil)).Body)
+	var inTree, outside string
+	env.DB.Pool.QueryRow(ctx, `SELECT c.number FROM customers c JOIN organizations o ON o.id = c.organization_id WHERE o.name = 'Lakeside Resellers' LIMIT 1`).Scan(&inTree)
+	env.DB.Pool.QueryRow(ctx, `SELECT number FROM customers WHERE organization_id IS NULL LIMIT 1`).Scan(&outside)
+	if !strings.Contains(rpage, inTree) || strings.Contains(rpage, ">"+outside+"<") {
+		t.Fatalf("reseller portal: own account %s=%v, outside %s=%v", inTree, strings.Contains(rpage, inTree), outside, strings.Contains(rpage, ">"+outside+"<"))
+	}
+}
+
+func TestPortals_SignOutRevokesTheSession(t *testing.T) {
+	t.Parallel()
+	env := hubtest.New(t, hubtest.Options{Demo: true})
+	b, _ := webLogin(t, env, "/auth/login", hubtest.AdminEmail, hubtest.AdminPassword)
+	page := env.Send(b, mustReq(t, "GET", env.URL+"/admin", nil))
+	csrf := between(string(page.Body), `name="csrf_token" value="`, `"`)
+	// Staff pages' scripts may call the API with the session cookie and the CSRF header.
+	req := mustReq(t, "GET", env.URL+"/api/v1/auth/me", nil)
+	if r := env.Send(b, req); r.Status != 200 {
+		t.Fatalf("API with the staff cookie: %d", r.Status)
+	}
+	req = mustReq(t, "POST", env.URL+"/api/v1/auth/logout", nil)
+	if r := env.Send(b, req); r.Status != 403 {
+		t.Fatalf("API POST with the cookie but no CSRF header: %d", r.Status)
+	}
+	form := url.Values{"csrf_token": {csrf}}
+	req = mustReq(t, "POST", env.URL+"/auth/logout", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if r := env.Send(b, req); r.Status != 303 {
+		t.Fatalf("sign out: %d %s", r.Status, r.Body)
+	}
+	var n int
+	env.DB.Pool.QueryRow(context.Background(), `SELECT count(*) FROM sessions WHERE portal = 'admin' AND status = 'active'`).Scan(&n)
+	if n != 0 {
+		t.Fatalf("%d admin sessions still active after sign-out", n)
+	}
+}

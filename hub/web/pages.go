@@ -277,6 +277,16 @@ func portalTitle(p hub.Portal) string {
 	return "Staff sign-in"
 }
 
+// cookiePath scopes a portal's session cookie: the staff cookie covers the whole site so the
+// staff pages' scripts can call /api/v1 with it (CSRF-checked) and /auth/logout receives it;
+// the other portals' cookies stay under their own prefix.
+func cookiePath(p hub.Portal) string {
+	if p == hub.PortalAdmin {
+		return "/"
+	}
+	return homePath(p)
+}
+
 func homePath(p hub.Portal) string {
 	if p == hub.PortalAdmin {
 		return "/admin"
@@ -341,7 +351,7 @@ func (s *Server) handleLoginForm(r *Router) gin.HandlerFunc {
 			return
 		}
 		c.SetSameSite(http.SameSiteLaxMode)
-		c.SetCookie(cookieName(r.portal), tok, int(time.Until(sess.ExpiresAt).Seconds()), homePath(r.portal), "", s.SecureCookies, true)
+		c.SetCookie(cookieName(r.portal), tok, int(time.Until(sess.ExpiresAt).Seconds()), cookiePath(r.portal), "", s.SecureCookies, true)
 		c.Redirect(http.StatusSeeOther, next)
 	}
 }
@@ -358,7 +368,7 @@ func (s *Server) handleLogoutForm(r *Router) gin.HandlerFunc {
 				s.Auth.Logout(c.Request.Context(), sess.ID)
 			}
 		}
-		c.SetCookie(cookieName(r.portal), "", -1, homePath(r.portal), "", s.SecureCookies, true)
+		c.SetCookie(cookieName(r.portal), "", -1, cookiePath(r.portal), "", s.SecureCookies, true)
 		c.Redirect(http.StatusSeeOther, loginPath(r.portal))
 	}
 }

@@ -2,6 +2,7 @@ package workorder
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -705,9 +706,25 @@ func (a *Area) serveAttachment(c *gin.Context, personID string, staff bool) {
 	http.ServeContent(c.Writer, c.Request, "", time.Time{}, fh)
 }
 
-// Build wires the area from the app's parts (hub/app/areas.go).
-func Build(db *postgres.DB, dataDir string, hashParams *secret.Params, logger *slog.Logger) *Area {
-	svc := NewService(db, dataDir, logger)
-	svc.HashParams = hashParams
+// Deps are what Build needs from the app.
+type Deps struct {
+	DB         *postgres.DB
+	DataDir    string
+	HashParams *secret.Params
+	Logger     *slog.Logger
+	// Worker runs the notifier loop in this process (HUB_WORKER); Go starts it (app.Go).
+	Worker bool
+	Go     func(ctx context.Context, fn func(ctx context.Context))
+}
+
+// Build wires the area from the app's parts (hub/app/areas.go). With a worker, a loop listens
+// for new domain events and drains them into notifications at once (the asynq task of Jobs is
+// the periodic safety net).
+func Build(ctx context.Context, d Deps) *Area {
+	svc := NewService(d.DB, d.DataDir, d.Logger)
+	svc.HashParams = d.HashParams
+	if d.Worker && d.DB != nil && d.Go != nil {
+		d.Go(ctx, svc.RunNotifier)
+	}
 	return NewArea(svc)
 }

@@ -493,3 +493,46 @@ func nilIfEmpty(s *string) *string {
 	}
 	return s
 }
+
+func coords(lat, lon *float64) string {
+	if lat == nil || lon == nil {
+		return ""
+	}
+	return fmt.Sprintf("%.5f, %.5f", *lat, *lon)
+}
+
+// Coords is "lat, lon" for pages ("" when unknown).
+func (s SiteRef) Coords() string { return coords(s.Lat, s.Lon) }
+
+// Coords is "lat, lon" for pages ("" when unknown).
+func (s Site) Coords() string { return coords(s.Lat, s.Lon) }
+
+// ActiveTime is the time worked, for pages ("1 h 25 min").
+func (w WorkOrder) ActiveTime() string {
+	if w.TotalActiveSeconds <= 0 {
+		return "—"
+	}
+	d := time.Duration(w.TotalActiveSeconds) * time.Second
+	if d < time.Hour {
+		return fmt.Sprintf("%d min", int(d.Minutes()))
+	}
+	return fmt.Sprintf("%d h %02d min", int(d.Hours()), int(d.Minutes())%60)
+}
+
+// IsHelper reports whether person is on the crew as a helper.
+func (w WorkOrder) IsHelper(person string) bool {
+	for _, c := range w.Crew {
+		if c.PersonID == person && !c.IsPrimary {
+			return true
+		}
+	}
+	return false
+}
+
+// When is the scheduled start for compact tables ("Nov 28 16:00 UTC").
+func (w WorkOrder) When() string {
+	if w.ScheduledStart == nil {
+		return "unscheduled"
+	}
+	return w.ScheduledStart.UTC().Format("Jan 2 15:04") + " UTC"
+}

@@ -53,6 +53,46 @@ func (s *Service) DrainNotifications(ctx context.Context) (int, error) {
 	return total, nil
 }
 
+// RunNotifier drains domain events into notifications until ctx ends: at once when an event is
+// written (LISTEN domain_events), and every few seconds regardless.
+func (s *Service) RunNotifier(ctx context.Context) {
+	for ctx.Err() == nil {
+		if err := s.notifyLoop(ctx); err != nil && ctx.Err() == nil {
+			s.Logger.Warn("notifier", "error", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(2 * time.Second):
+			}
+		}
+	}
+}
+
+func (s *Service) notifyLoop(ctx context.Context) error {
+	conn, err := s.DB.Pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `LISTEN domain_events`); err != nil {
+		return err
+	}
+	defer conn.Exec(context.Background(), `UNLISTEN domain_events`)
+	for {
+		if _, err := s.DrainNotifications(ctx); err != nil {
+			return err
+		}
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := conn.Conn().WaitForNotification(wctx)
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+	}
+}
+
 type notice struct {
 	to          []string
 	title, body string

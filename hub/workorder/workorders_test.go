@@ -3,6 +3,7 @@ package workorder_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"dotmac.dev/field/hub"
+	"dotmac.dev/field/hub/hubtest"
 	"dotmac.dev/field/hub/workorder"
 )
 
@@ -401,4 +403,32 @@ func TestNotifications(t *testing.T) {
 	if pending == 0 {
 		t.Fatal("the notifier marked domain_events rows for everyone")
 	}
+}
+
+// TestNotificationsWorker: with the notifier loop running (what Build starts in a worker hub),
+// an assignment reaches the technician's notifications by itself. (hubtest's Worker option is
+// not used: the core closes Redis before asynq's subscriber stops, which panics at teardown.)
+func TestNotificationsWorker(t *testing.T) {
+	env := hubtest.New(t, hubtest.Options{Demo: true})
+	svc := workorder.NewService(env.DB, t.TempDir(), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); svc.RunNotifier(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	disp := env.Token(hubtest.DispatchEmail, hubtest.DispatchPass)
+	tech := env.Token("tech2@example.com", "tech123!")
+	var techID string
+	env.DB.Pool.QueryRow(context.Background(), `SELECT id FROM people WHERE email = 'tech2@example.com'`).Scan(&techID)
+	r := env.Do("POST", "/api/v1/work-orders", disp, map[string]any{"title": "Worker check", "assigned_to": techID,
+		"scheduled_start": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)})
+	if r.Status != 201 {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	hubtest.CheckFor(t, 60*time.Second, 250*time.Millisecond, func() error {
+		r := env.Do("GET", "/api/v1/notifications", tech, nil)
+		if !strings.Contains(string(r.Body), "Worker check") {
+			return fmt.Errorf("no notification yet: %s", r.Body)
+		}
+		return nil
+	})
 }

@@ -240,6 +240,7 @@ async function api(req, res, url) {
     return send(res, 200, { id: TECH.id, email: TECH.email, display_name: TECH.name, roles: ['field_technician'], permissions: ['field:job:execute'] });
   if (req.method === 'GET' && path === '/api/v1/sync/status')
     return send(res, 200, { online, pending_uploads: pendingUploads, last_sync_at: lastSync, last_error: online ? null : 'hub unreachable: dial tcp: connection refused', open_conflicts: 0, scope: { work_orders: jobs.size, customers: jobs.size, map_features: features.length, closures: closures.size } });
+  if (req.method === 'GET' && path === '/api/v1/sync/conflicts') return send(res, 200, { items: [], total: 0, limit: 0, offset: 0 });
   if (req.method === 'GET' && path === '/api/v1/field/jobs') {
     const from = url.searchParams.get('from');
     const to = url.searchParams.get('to');

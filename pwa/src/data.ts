@@ -6,12 +6,20 @@ import { outbox, scheduleFlush } from './outbox';
 import { createStore } from './store';
 import type { Job, ListResponse, SyncStatus } from './types';
 
+function whenIdle(fn: () => void) {
+  const ric = (globalThis as { requestIdleCallback?: (cb: () => void, o?: { timeout: number }) => number }).requestIdleCallback;
+  if (ric) ric(fn, { timeout: 2000 });
+  else setTimeout(fn, 200);
+}
+
 export interface Loaded<T> { data: T; fromCache: boolean; cachedAt?: string }
 
 export async function cached<T>(key: string, fetcher: () => Promise<T>): Promise<Loaded<T>> {
   try {
     const data = await fetcher();
-    void idbPut('cache', key, { data, at: new Date().toISOString() }).catch(() => undefined);
+    const at = new Date().toISOString();
+    // Saved when the screen is idle: copying 500 jobs into IndexedDB must not delay the first paint.
+    whenIdle(() => void idbPut('cache', key, { data, at }).catch(() => undefined));
     return { data, fromCache: false };
   } catch (e) {
     if (e instanceof ApiError && e.network) {

@@ -10,7 +10,7 @@
   var CAN = root.dataset.canDispatch === "true";
   var TILES = root.dataset.tiles || "";
   var TZ = (Intl.DateTimeFormat().resolvedOptions().timeZone) || "UTC";
-  var H0 = 6, H1 = 21; // the day view shows 06:00–21:00
+  var H0 = 6, H1 = 21; // the day view shows at least 06:00–21:00, more when jobs or shifts need it
   var st = { date: root.dataset.today, days: 1, region: "", skill: "", status: "", data: null, byId: {}, techs: {}, selected: null, fitted: false };
   var $ = function (id) { return document.getElementById(id); };
 
@@ -128,13 +128,29 @@
       "<span><b>" + esc(j.number) + "</b> " + esc(fmtTime(j.scheduled_start)) + "</span><span>" + esc(j.title) + "</span></button>";
   }
 
+  // hours widens the day view to the shifts and jobs of the day.
+  function hours(d) {
+    H0 = 6; H1 = 21;
+    if (st.days !== 1) return;
+    var f0 = from();
+    var see = function (iso) {
+      if (!iso) return;
+      var h = (new Date(iso).getTime() - f0) / 3600000;
+      if (h >= 0 && h < 24) { H0 = Math.min(H0, Math.floor(h)); H1 = Math.max(H1, Math.min(24, Math.ceil(h))); }
+    };
+    d.shifts.forEach(function (s) { see(s.starts_at); see(s.ends_at); });
+    d.jobs.concat(d.queue).forEach(function (j) { see(j.scheduled_start); if (j.scheduled_start) see(endOf(j)); });
+  }
+
   function render() {
     var d = st.data;
     if (!d) return;
+    hours(d);
     // header scale
     var ticks = "";
     if (st.days === 1) {
-      for (var h = H0; h < H1; h++) ticks += '<div class="db-tick" style="left:' + ((h - H0) / (H1 - H0) * 100) + '%">' + String(h).padStart(2, "0") + ":00</div>";
+      var every = H1 - H0 > 12 ? 2 : 1;
+      for (var h = H0; h < H1; h++) ticks += '<div class="db-tick" style="left:' + ((h - H0) / (H1 - H0) * 100) + '%">' + ((h - H0) % every ? "" : String(h).padStart(2, "0") + ":00") + "</div>";
     } else {
       for (var i = 0; i < 7; i++) ticks += '<div class="db-tick" style="left:' + (i / 7 * 100) + '%">' + esc(dm.format(new Date(from() + i * 86400000 + 12 * 3600000))) + "</div>";
     }

@@ -83,7 +83,7 @@ export function Jobs({ mode }: { mode: 'list' | 'map' }) {
   );
 }
 
-const FIRST_CHUNK = 40; // rows rendered before the first paint (more than a portrait screen)
+const FIRST_CHUNK = 24; // rows rendered before the first paint (more than a portrait screen holds)
 const CHUNK = 150; // rows added per frame afterwards
 
 function JobList({ jobs }: { jobs: Job[] }) {

@@ -54,7 +54,17 @@ export function SurveyForm({ job, onSaved }: { job: Job; onSaved: () => void }) 
       return;
     }
     const client_ref = draft.client_ref || newId();
-    const d = { ...draft, client_ref };
+    // Photo/signature answers hold the attachment's client_ref until the agent saved the file;
+    // then they carry the attachment id.
+    const answers = { ...draft.answers };
+    for (const q of s.questions) {
+      const v = answers[q.id];
+      if ((q.type === 'photo' || q.type === 'signature') && typeof v === 'string') {
+        const a = job.attachments?.find((x) => x.client_ref === v);
+        if (a) answers[q.id] = a.id;
+      }
+    }
+    const d = { answers, client_ref };
     setDraft(d);
     inFlight.current = true;
     await idbPut('drafts', key, d).catch(() => undefined);
@@ -69,7 +79,7 @@ export function SurveyForm({ job, onSaved }: { job: Job; onSaved: () => void }) 
     } catch (e) {
       const ae = e as ApiError;
       setErr(`The survey was not saved: ${ae.message}. Your answers are kept.`);
-      if (ae.fields) setMissing(Object.keys(ae.fields));
+      if (ae.fields) setMissing(Object.keys(ae.fields).map((k) => k.replace(/^answers\./, '')));
       void discard(client_ref);
     } finally {
       inFlight.current = false;
@@ -188,18 +198,18 @@ function QuestionField({ job, q, value, invalid, disabled, onChange }: {
     }
     case 'photo':
     case 'signature': {
-      const v = value as { attachment_client_ref?: string } | null;
+      const v = typeof value === 'string' && value ? value : null; // attachment id (or its client_ref while unsent)
       return (
         <div class={`field${invalid ? ' invalid' : ''}`} id={id} tabIndex={-1}>
           {lbl}
-          {v?.attachment_client_ref && <p class="ok-text">✓ {q.type === 'photo' ? 'Photo' : 'Signature'} attached (see Files)</p>}
+          {v && <p class="ok-text">✓ {q.type === 'photo' ? 'Photo' : 'Signature'} attached (see Files)</p>}
           {!disabled && q.type === 'photo' && (
-            <PhotoInput jobId={job.id} testid={`q-${q.id}-photo`} label={v ? 'Replace photo' : 'Take photo'} onQueued={(ref) => onChange({ attachment_client_ref: ref })} />
+            <PhotoInput jobId={job.id} testid={`q-${q.id}-photo`} label={v ? 'Replace photo' : 'Take photo'} onQueued={(ref) => onChange(ref)} />
           )}
           {!disabled && q.type === 'signature' && (
             <SignaturePad testid={`q-${q.id}-sig`} saveLabel="Use this signature" onSave={(png, signer) => {
               const { id: ref } = queueAttachment(job.id, png, 'signature', 'survey-signature.png', { signer_name: signer });
-              onChange({ attachment_client_ref: ref });
+              onChange(ref);
             }} />
           )}
           {help}

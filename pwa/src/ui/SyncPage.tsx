@@ -1,3 +1,5 @@
+import { useEffect, useState } from 'preact/hooks';
+import { api } from '../api';
 import { agentReachable, pollSync, sync, syncSummary } from '../data';
 import { ago, fmtDateTime, label } from '../format';
 import { discard, flush, outbox, retry } from '../outbox';
@@ -11,6 +13,12 @@ export function SyncPage() {
   useTick(5000);
   const sum = syncSummary(s, reachable, local);
   const st = s.status;
+  const [conflicts, setConflicts] = useState<Conflict[] | null>(null);
+  const openConflicts = st?.open_conflicts ?? 0;
+  useEffect(() => {
+    // The agent's own conflict list (what the office changed that overrode this tablet, or refused).
+    api<{ items: Conflict[] }>('sync/conflicts').then((r) => setConflicts(r.items || []), () => setConflicts(null));
+  }, [openConflicts]);
   return (
     <section class="page" data-testid="sync-page">
       <div class="page-head">
@@ -44,6 +52,24 @@ export function SyncPage() {
           </dl>
         </div>
       )}
+      {conflicts && conflicts.length > 0 && (
+        <div class="card" data-testid="conflicts">
+          <h2>Conflicts</h2>
+          <table class="table">
+            <thead><tr><th scope="col">What</th><th scope="col">This tablet</th><th scope="col">Office</th><th scope="col">State</th></tr></thead>
+            <tbody>
+              {conflicts.map((c) => (
+                <tr key={c.id}>
+                  <td>{label(c.entity || '')}{c.field ? ` · ${label(c.field)}` : ''}{c.message ? <><br /><small>{c.message}</small></> : null}</td>
+                  <td><code>{short(c.device_value)}</code></td>
+                  <td><code>{short(c.hub_value)}</code></td>
+                  <td><span class={c.status === 'open' ? 'warn-text' : 'muted'}>{label(c.status || '')}</span><br /><small>{fmtDateTime(c.created_at)}</small></td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
       <div class="card">
         <h2>Waiting in this app ({local.length})</h2>
         {local.length === 0 ? <p class="muted">Nothing waiting: the field agent has everything.</p> : (
@@ -75,4 +101,15 @@ export function SyncPage() {
       </div>
     </section>
   );
+}
+
+interface Conflict {
+  id: string; entity: string; entity_id: string; field: string; device_value: unknown; hub_value: unknown;
+  code?: string; message?: string; status: string; created_at: string;
+}
+
+function short(v: unknown): string {
+  if (v === null || v === undefined) return '—';
+  const t = typeof v === 'string' ? v : JSON.stringify(v);
+  return t.length > 80 ? t.slice(0, 77) + '…' : t;
 }

@@ -1,0 +1,199 @@
+package workorder_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// staff signs in to /admin and returns a cookie client and a page's CSRF token reader.
+func (e *env) staff(email, pw string) *http.Client {
+	e.t.Helper()
+	c := e.Browser()
+	res, err := c.Get(e.URL + "/auth/login")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	res.Body.Close()
+	u, _ := url.Parse(e.URL)
+	var csrf string
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == "dmf_login_csrf" {
+			csrf = ck.Value
+		}
+	}
+	res, err = c.PostForm(e.URL+"/auth/login", url.Values{"email": {email}, "password": {pw}, "csrf_token": {csrf}, "next": {"/admin"}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther {
+		e.t.Fatalf("staff login: %d", res.StatusCode)
+	}
+	return c
+}
+
+func (e *env) page(c *http.Client, path string, want int) string {
+	e.t.Helper()
+	req, _ := http.NewRequest("GET", e.URL+path, nil)
+	req.Header.Set("Accept", "text/html")
+	r := e.Send(c, req)
+	if r.Status != want {
+		e.t.Fatalf("GET %s: %d, want %d: %.500s", path, r.Status, want, r.Body)
+	}
+	return string(r.Body)
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+
+func (e *env) post(c *http.Client, path, csrf string, form url.Values) *http.Response {
+	e.t.Helper()
+	form.Set("csrf_token", csrf)
+	res, err := c.PostForm(e.URL+path, form)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	res.Body.Close()
+	return res
+}
+
+func TestPages(t *testing.T) {
+	e := setup(t)
+	c := e.staff("dispatcher@example.com", "dispatch123!")
+	list := e.page(c, "/admin/operations/work-orders", 200)
+	for _, want := range []string{"WO-0000", "Export CSV", "Saved filters", "Work orders", "Technicians", "Customers"} {
+		if !strings.Contains(list, want) {
+			t.Fatalf("list misses %q", want)
+		}
+	}
+	csrf := csrfRE.FindStringSubmatch(list)[1]
+	e.page(c, "/admin/operations/work-orders?status=scheduled&assigned_to="+e.tech1ID+"&from=2020-01-01", 200)
+	if body := e.page(c, "/admin/operations/work-orders?q=nothing-matches-this", 200); !strings.Contains(body, "No work orders match") {
+		t.Fatal("no empty state")
+	}
+	e.page(c, "/admin/operations/work-orders?from=someday", 400)
+	// CSV export of the filtered list.
+	req, _ := http.NewRequest("GET", e.URL+"/admin/operations/work-orders/export.csv?status=completed", nil)
+	r := e.Send(c, req)
+	if r.Status != 200 || !strings.HasPrefix(string(r.Body), "number,title,status") || strings.Contains(string(r.Body), ",scheduled,") {
+		t.Fatalf("csv: %d %.300s", r.Status, r.Body)
+	}
+	// Saved filters are per user.
+	if res := e.post(c, "/admin/operations/work-orders/filters", csrf, url.Values{"name": {"Tomás today"}, "query": {"assigned_to=" + e.tech1ID}}); res.StatusCode != 303 {
+		t.Fatalf("save filter: %d", res.StatusCode)
+	}
+	if !strings.Contains(e.page(c, "/admin/operations/work-orders", 200), "Tomás today") {
+		t.Fatal("saved filter missing")
+	}
+	adm := e.staff("admin@example.com", "admin123!")
+	if strings.Contains(e.page(adm, "/admin/operations/work-orders", 200), "Tomás today") {
+		t.Fatal("saved filter leaks to another user")
+	}
+	// Create with field messages, then for real.
+	res := e.post(c, "/admin/operations/work-orders", csrf, url.Values{"title": {""}, "work_type": {"install"}, "priority": {"normal"},
+		"scheduled_start": {"2030-01-01T10:00"}, "scheduled_end": {"2030-01-01T09:00"}})
+	if res.StatusCode != 400 {
+		t.Fatalf("bad create: %d", res.StatusCode)
+	}
+	res = e.post(c, "/admin/operations/work-orders", csrf, url.Values{"title": {"Page-made install"}, "work_type": {"install"}, "priority": {"high"},
+		"status": {"scheduled"}, "scheduled_start": {"2030-01-01T10:00"}, "scheduled_end": {"2030-01-01T11:00"}, "assigned_to": {e.tech1ID},
+		"address": {"5 Page St, Bozeman"}, "lat": {"45.68"}, "lon": {"-111.04"}, "tags": {"web, test"}})
+	if res.StatusCode != 303 {
+		t.Fatalf("create: %d", res.StatusCode)
+	}
+	loc := res.Header.Get("Location")
+	job := e.newWO(e.tech1ID)
+	e.addEvidence(job.ID, e.tech1)
+	detail := e.page(c, "/admin/operations/work-orders/"+job.ID, 200)
+	for _, want := range []string{"Timeline", "Crew", "Photos and documents", "/admin/operations/attachments/", "Add note"} {
+		if !strings.Contains(detail, want) {
+			t.Fatalf("detail misses %q", want)
+		}
+	}
+	att := regexp.MustCompile(`/admin/operations/attachments/([0-9a-f-]+)/content`).FindString(detail)
+	req, _ = http.NewRequest("GET", e.URL+att, nil)
+	if r := e.Send(c, req); r.Status != 200 || r.Header.Get("Content-Type") != "image/png" {
+		t.Fatalf("staff attachment: %d", r.Status)
+	}
+	if res := e.post(c, "/admin/operations/work-orders/"+job.ID+"/notes", csrf, url.Values{"body": {"Bring the long ladder"}, "is_internal": {"1"}}); res.StatusCode != 303 {
+		t.Fatalf("note: %d", res.StatusCode)
+	}
+	if !strings.Contains(e.page(c, "/admin/operations/work-orders/"+job.ID, 200), "Bring the long ladder") {
+		t.Fatal("note not shown")
+	}
+	e.page(c, loc+"/edit", 200)
+	if res := e.post(c, loc, csrf, url.Values{"title": {"Renamed from page"}, "work_type": {"repair"}, "priority": {"low"}, "version": {"0"}}); res.StatusCode != 409 {
+		t.Fatalf("stale edit: %d", res.StatusCode)
+	}
+	if res := e.post(c, loc, csrf, url.Values{"title": {"Renamed from page"}, "work_type": {"repair"}, "priority": {"low"}, "version": {"1"},
+		"scheduled_start": {"2030-01-01T10:00"}, "scheduled_end": {"2030-01-01T12:00"}}); res.StatusCode != 303 {
+		t.Fatalf("edit: %d", res.StatusCode)
+	}
+	if !strings.Contains(e.page(c, loc, 200), "Renamed from page") {
+		t.Fatal("edit not saved")
+	}
+	e.page(c, "/admin/operations/work-orders/"+newID(), 404)
+	e.page(c, "/admin/operations/technicians", 200)
+	e.page(c, "/admin/operations/technicians/"+e.tech1ID, 200)
+	cl := e.page(c, "/admin/customers?q=a", 200)
+	cid := regexp.MustCompile(`/admin/customers/([0-9a-f-]{36})`).FindStringSubmatch(cl)[1]
+	e.page(c, "/admin/customers/"+cid, 200)
+	// A technician has no staff pages.
+	tc := e.Browser()
+	if res, _ := tc.Get(e.URL + "/admin/operations/work-orders"); res.StatusCode != 303 {
+		t.Fatalf("anonymous: %d", res.StatusCode)
+	}
+}
+
+// TestScreenshots renders the pages with headless Chromium into $DMF_SCREENSHOTS (skipped when unset).
+func TestScreenshots(t *testing.T) {
+	dir := os.Getenv("DMF_SCREENSHOTS")
+	if dir == "" {
+		t.Skip("set DMF_SCREENSHOTS=dir to render the pages")
+	}
+	e := setup(t)
+	c := e.staff("dispatcher@example.com", "dispatch123!")
+	u, _ := url.Parse(e.URL)
+	var cookie string
+	for _, ck := range c.Jar.Cookies(&url.URL{Scheme: "http", Host: u.Host, Path: "/admin"}) {
+		cookie += ck.Name + "=" + ck.Value + "; "
+	}
+	job := e.newWO(e.tech1ID, e.tech2ID)
+	e.addEvidence(job.ID, e.tech1)
+	e.fire(e.tech1, job.ID, "start", nil)
+	e.Do("POST", "/api/v1/field/jobs/"+job.ID+"/notes", e.tech1, map[string]any{"client_ref": newID(), "body": "ONT mounted in the garage, customer happy."})
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	director := proxy.Director
+	proxy.Director = func(r *http.Request) { director(r); r.Header.Set("Cookie", cookie) }
+	srv := httptest.NewServer(proxy)
+	defer srv.Close()
+	var cust string
+	e.DB.Pool.QueryRow(context.Background(), `SELECT id FROM customers ORDER BY name LIMIT 1`).Scan(&cust)
+	pages := map[string]string{
+		"wo-list": "/admin/operations/work-orders", "wo-empty": "/admin/operations/work-orders?q=zzz", "wo-detail": "/admin/operations/work-orders/" + job.ID,
+		"wo-new": "/admin/operations/work-orders/new", "wo-edit": "/admin/operations/work-orders/" + job.ID + "/edit",
+		"techs": "/admin/operations/technicians", "tech": "/admin/operations/technicians/" + e.tech1ID, "customers": "/admin/customers",
+		"customer": "/admin/customers/" + cust,
+	}
+	for name, p := range pages {
+		for _, size := range []string{"1280,800", "800,1280"} {
+			out := filepath.Join(dir, name+"-"+strings.Replace(size, ",", "x", 1)+".png")
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			cmd := exec.CommandContext(ctx, "/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+				"--screenshot="+out, "--window-size="+size, srv.URL+p)
+			if b, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("%s: %v %s", name, err, b)
+			}
+			cancel()
+		}
+	}
+}
