@@ -285,13 +285,20 @@ func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
 	srv := a.Server.HTTPServer(ln.Addr().String())
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	workerDone := make(chan struct{})
+	wctx, wcancel := context.WithCancel(ctx)
 	if a.Config.Worker {
 		go func() {
-			if err := a.RunWorker(ctx); err != nil {
+			defer close(workerDone)
+			if err := a.RunWorker(wctx); err != nil {
 				a.Logger.Error("worker stopped", "error", err)
 			}
 		}()
+	} else {
+		close(workerDone)
 	}
+	// Close must not shut Redis under a running worker: wait for it on the way out.
+	defer func() { wcancel(); <-workerDone }()
 	natsAddr := "(external) " + a.Config.NATSURL
 	if a.NATS != nil {
 		natsAddr = a.NATS.ClientURL()

@@ -302,6 +302,23 @@ func fieldInvalid(e field.Errors) error {
 // with replayed=true, however late. Errors: 400 bad request shape, 404 out of scope, 403 crew,
 // 409 the status forbids the event, 422 the completion gate or the reason is not met.
 func (s *Service) ApplyFieldEvent(ctx context.Context, actorID, deviceID, jobID string, req field.TransitionRequest) (*field.TransitionResponse, error) {
+	return s.ApplyFieldEventWith(ctx, actorID, deviceID, jobID, req, FieldOptions{})
+}
+
+// FieldOptions tune ApplyFieldEventWith and AddFieldNoteWith for the sync upload applier.
+type FieldOptions struct {
+	// ID is the id the device gave the row (event or note); used when it is a fresh UUID.
+	ID string
+	// AssumeFrom judges the event from this status instead of the job's current one: a field
+	// fact made offline stands although the office changed the status meanwhile (the applier
+	// opens a conflict for review).
+	AssumeFrom fieldexec.Status
+	// FormerHolder lets the actor act although no longer on the job (reassigned while offline).
+	FormerHolder bool
+}
+
+// ApplyFieldEventWith is ApplyFieldEvent with the applier's options.
+func (s *Service) ApplyFieldEventWith(ctx context.Context, actorID, deviceID, jobID string, req field.TransitionRequest, opt FieldOptions) (*field.TransitionResponse, error) {
 	if err := fieldInvalid(req.Validate()); err != nil {
 		return nil, err
 	}
@@ -321,10 +338,11 @@ func (s *Service) ApplyFieldEvent(ctx context.Context, actorID, deviceID, jobID 
 		if err != nil {
 			return err
 		}
-		switch role {
-		case RoleNone:
+		switch {
+		case opt.FormerHolder:
+		case role == RoleNone:
 			return errJobNotFound
-		case RoleCrew:
+		case role == RoleCrew:
 			return hub.Errorf(hub.EFORBIDDEN, "only the primary technician can change this job's status")
 		}
 		l, err := lockWO(ctx, tx, jobID)
@@ -336,7 +354,7 @@ func (s *Service) ApplyFieldEvent(ctx context.Context, actorID, deviceID, jobID 
 			out = r
 			return err
 		}
-		out, err = s.applyLocked(ctx, tx, l, actorID, deviceID, req)
+		out, err = s.applyLocked(ctx, tx, l, actorID, deviceID, req, opt)
 		return err
 	})
 	if err != nil {
@@ -385,7 +403,7 @@ func (s *Service) replayEvent(ctx context.Context, tx pgx.Tx, actorID, jobID, cl
 	return &r, nil
 }
 
-func (s *Service) applyLocked(ctx context.Context, tx pgx.Tx, l *locked, actorID, deviceID string, req field.TransitionRequest) (*field.TransitionResponse, error) {
+func (s *Service) applyLocked(ctx context.Context, tx pgx.Tx, l *locked, actorID, deviceID string, req field.TransitionRequest, opt FieldOptions) (*field.TransitionResponse, error) {
 	received := s.now()
 	occurred := received
 	if req.OccurredAt != nil {
@@ -406,6 +424,12 @@ func (s *Service) applyLocked(ctx context.Context, tx pgx.Tx, l *locked, actorID
 		return nil, err
 	}
 	from := fieldexec.Status(l.Status)
+	if opt.AssumeFrom != "" {
+		if !opt.AssumeFrom.Valid() {
+			return nil, hub.Invalid(map[string]string{"assume_from": "is not a status"})
+		}
+		from = opt.AssumeFrom
+	}
 	oc, err := fieldexec.Apply(req.Input(from, ev, gate))
 	if err != nil {
 		return nil, fromExec(err)
@@ -423,8 +447,22 @@ func (s *Service) applyLocked(ctx context.Context, tx pgx.Tx, l *locked, actorID
 	if skew {
 		payload["clock_skew"] = map[string]any{"occurred_at": occurred, "received_at": received}
 	}
+	if opt.AssumeFrom != "" && string(opt.AssumeFrom) != l.Status {
+		payload["assumed_from"] = string(opt.AssumeFrom)
+		payload["hub_status"] = l.Status
+		oc.StatusChanged = string(oc.To) != l.Status
+	}
 	pb, _ := json.Marshal(payload)
 	eventID := postgres.NewID()
+	if opt.ID != "" && postgres.ValidUUID(opt.ID) {
+		var used bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM work_order_events WHERE id = $1)`, opt.ID).Scan(&used); err != nil {
+			return nil, err
+		}
+		if !used {
+			eventID = opt.ID
+		}
+	}
 	if _, err := tx.Exec(ctx, `INSERT INTO work_order_events (id, work_order_id, event, from_status, to_status, actor_id, lat, lon, note,
 		occurred_at, received_at, clock_skew, client_event_id, device_id, payload) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		eventID, l.ID, string(req.Event), string(from), string(oc.To), actorID, req.Lat, req.Lon, req.Note, occurred, received, skew,
@@ -437,7 +475,7 @@ func (s *Service) applyLocked(ctx context.Context, tx pgx.Tx, l *locked, actorID
 				return nil, err
 			}
 		}
-		if oc.StopTimer {
+		if oc.StopTimer || (l.Status == "in_progress" && !oc.To.TimerRunning()) {
 			if err := closeTimers(ctx, tx, l.ID, "", at); err != nil {
 				return nil, err
 			}
@@ -538,6 +576,11 @@ func (s *Service) touchTotals(ctx context.Context, tx pgx.Tx, woID, actorID stri
 // AddFieldNote adds a technician's note (primary or crew) idempotently by client_ref: the same
 // client_ref again returns the stored note with created false.
 func (s *Service) AddFieldNote(ctx context.Context, actorID, deviceID, jobID string, req field.NoteRequest) (*field.Note, bool, error) {
+	return s.AddFieldNoteWith(ctx, actorID, deviceID, jobID, req, FieldOptions{})
+}
+
+// AddFieldNoteWith is AddFieldNote with the applier's options (ID, FormerHolder).
+func (s *Service) AddFieldNoteWith(ctx context.Context, actorID, deviceID, jobID string, req field.NoteRequest, opt FieldOptions) (*field.Note, bool, error) {
 	if err := fieldInvalid(req.Validate()); err != nil {
 		return nil, false, err
 	}
@@ -563,7 +606,7 @@ func (s *Service) AddFieldNote(ctx context.Context, actorID, deviceID, jobID str
 			if woID != jobID {
 				return false, &hub.Error{Code: hub.ECONFLICT, Message: "client_ref was already used for another job", Fields: map[string]string{"client_ref": "already used"}}
 			}
-			if author == nil || *author != actorID {
+			if (author == nil || *author != actorID) && !opt.FormerHolder {
 				if role, err := RoleOf(ctx, tx, jobID, actorID); err != nil || role == RoleNone {
 					if err == nil {
 						err = errJobNotFound
@@ -585,7 +628,7 @@ func (s *Service) AddFieldNote(ctx context.Context, actorID, deviceID, jobID str
 		if err != nil {
 			return err
 		}
-		if role == RoleNone {
+		if role == RoleNone && !opt.FormerHolder {
 			return errJobNotFound
 		}
 		l, err := lockWO(ctx, tx, jobID)
@@ -596,6 +639,15 @@ func (s *Service) AddFieldNote(ctx context.Context, actorID, deviceID, jobID str
 			return err
 		}
 		noteID := postgres.NewID()
+		if opt.ID != "" && postgres.ValidUUID(opt.ID) {
+			var used bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM work_order_notes WHERE id = $1)`, opt.ID).Scan(&used); err != nil {
+				return err
+			}
+			if !used {
+				noteID = opt.ID
+			}
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO work_order_notes (id, work_order_id, author_id, body, is_internal, client_ref, device_id)
 			VALUES ($1, $2, $3, $4, true, $5, $6)`, noteID, jobID, actorID, req.Body, req.ClientRef, nilIfEmpty(&deviceID)); err != nil {
 			return postgres.Translate(err)

@@ -15,7 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"dotmac.dev/field/hub"
 	"dotmac.dev/field/hub/hubtest"
+	"dotmac.dev/field/hub/workorder"
+	"dotmac.dev/field/sync/field"
+	"dotmac.dev/field/sync/fieldexec"
 )
 
 type transitionResp struct {
@@ -534,4 +538,41 @@ func TestFieldAttachments(t *testing.T) {
 	_ = io.EOF
 	_ = fmt.Sprint
 	_ = json.Marshal
+}
+
+// TestApplierOptions: the sync applier's options — a field fact made offline stands after the
+// office canceled (AssumeFrom), a former holder's event applies, the device's ids are kept.
+func TestApplierOptions(t *testing.T) {
+	e := setup(t)
+	svc := workorder.NewService(e.DB, t.TempDir(), nil)
+	ctx := context.Background()
+	job := e.newWO(e.tech1ID)
+	e.must(200, "POST", "/api/v1/work-orders/"+job.ID+"/assign", e.disp, map[string]any{"assigned_to": e.tech2ID}, nil)
+	e.must(200, "POST", "/api/v1/work-orders/"+job.ID+"/transition", e.disp, map[string]any{"to_status": "canceled"}, nil)
+	req := field.TransitionRequest{Event: fieldexec.EventStart, ClientEventID: newID()}
+	if _, err := svc.ApplyFieldEvent(ctx, e.tech1ID, "", job.ID, req); hub.ErrorCode(err) != hub.ENOTFOUND {
+		t.Fatalf("without options: %v", err)
+	}
+	evID, dev := newID(), newID()
+	res, err := svc.ApplyFieldEventWith(ctx, e.tech1ID, dev, job.ID, req, workorder.FieldOptions{ID: evID, AssumeFrom: fieldexec.StatusScheduled, FormerHolder: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Event.ID != evID || res.Job.Status != fieldexec.StatusInProgress {
+		t.Fatalf("applied %+v %s", res.Event, res.Job.Status)
+	}
+	var device string
+	e.DB.Pool.QueryRow(ctx, `SELECT device_id::text FROM work_order_events WHERE id = $1`, evID).Scan(&device)
+	if device != dev {
+		t.Fatalf("device %q", device)
+	}
+	again, err := svc.ApplyFieldEventWith(ctx, e.tech1ID, dev, job.ID, req, workorder.FieldOptions{FormerHolder: true})
+	if err != nil || !again.Event.Replayed || again.Event.ID != evID {
+		t.Fatalf("replay: %+v %v", again, err)
+	}
+	noteID := newID()
+	n, created, err := svc.AddFieldNoteWith(ctx, e.tech1ID, dev, job.ID, field.NoteRequest{ClientRef: newID(), Body: "offline note"}, workorder.FieldOptions{ID: noteID, FormerHolder: true})
+	if err != nil || !created || n.ID != noteID {
+		t.Fatalf("note %+v %v %v", n, created, err)
+	}
 }
