@@ -13,7 +13,12 @@ start_stack() {
 	scripts/services.sh up
 	# shellcheck disable=SC1091
 	source .data/env
-	[ -f edge-agent/web/pwa/index.html ] || scripts/assets.sh pwa
+	# Rebuild the embedded PWA when it is missing or older than its sources (a stale bundle from an
+	# earlier checkout lacks what the browser tests look for).
+	if [ ! -f edge-agent/web/pwa/index.html ] ||
+		[ -n "$(find pwa/src pwa/package.json -newer edge-agent/web/pwa/index.html -print -quit)" ]; then
+		scripts/assets.sh pwa
+	fi
 	[ -d pwa/node_modules/playwright-core ] || make -s -C pwa build
 	mkdir -p bin
 	go build -o bin/hub ./hub/cmd/hub
@@ -61,7 +66,7 @@ stack_wait() {
 	exit 1
 }
 
-stack_logs() { tail -40 "$work/hub.log" "$work/edge.log" "$work/proxy.log" || true; }
+stack_logs() { tail -n 40 "$work/hub.log" "$work/edge.log" "$work/proxy.log" || true; }
 
 stop_stack() {
 	for p in "${stack_pids[@]}"; do kill "$p" 2>/dev/null || true; done

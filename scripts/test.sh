@@ -31,9 +31,8 @@ if [ "${1:-}" != go ]; then
 	make -s -C pwa test
 fi
 
-# The browser tests drive the PWA through a real hub and edge agent (scripts/e2e.sh). They are
-# opt-in until the offline-completion path passes end to end: E2E=1 make test.
-if [ "${1:-}" != go ] && [ "${E2E:-0}" = 1 ]; then
+# The browser tests drive the PWA through a real hub and edge agent (scripts/e2e.sh); E2E=0 skips them.
+if [ "${1:-}" != go ] && [ "${E2E:-1}" = 1 ]; then
 	log "browser tests (Playwright + Chromium against a real hub and edge agent)"
 	scripts/e2e.sh
 fi

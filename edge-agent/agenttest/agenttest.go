@@ -4,6 +4,7 @@
 package agenttest
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -27,6 +28,7 @@ import (
 	"dotmac.dev/field/edge-agent/natsync"
 	"dotmac.dev/field/sync/change"
 	"dotmac.dev/field/sync/checksum"
+	"dotmac.dev/field/sync/field"
 	"dotmac.dev/field/sync/fieldexec"
 	"dotmac.dev/field/sync/hlc"
 	"dotmac.dev/field/sync/jetstream"
@@ -282,6 +284,9 @@ func (h *FakeHub) applyUpload(c change.Change) []change.Change {
 	if h.Delivered[c.ClientRef] > 1 && Contains(h.Applied, c.ClientRef) {
 		return []change.Change{h.result(c, "replayed", "", "")}
 	}
+	if err := StrictData(c); err != nil {
+		return []change.Change{h.result(c, "rejected", "invalid", err.Error())}
+	}
 	if h.RejectIf != nil {
 		if msg := h.RejectIf(c); msg != "" {
 			return []change.Change{h.result(c, "rejected", "conflict", msg)}
@@ -486,3 +491,45 @@ func cmpOr(a, b string) string {
 
 // URL is the hub's HTTP base URL.
 func (h *FakeHub) URL() string { return h.HTTP.URL }
+
+// StrictData decodes an upload's data the way the hub does (unknown members refused), into the
+// shapes of edge-agent/PROTOCOL.md section 3.
+func StrictData(c change.Change) error {
+	var v any
+	switch c.Action {
+	case "transition":
+		v = &struct {
+			field.TransitionRequest
+			ID string `json:"id"`
+		}{}
+	case "note":
+		v = &struct {
+			field.NoteRequest
+			ID string `json:"id"`
+		}{}
+	case "consume":
+		v = &field.ConsumeRequest{}
+	case "survey":
+		v = &field.SurveyRequest{}
+	case "attachment":
+		v = &struct {
+			ID          string     `json:"id"`
+			WorkOrderID string     `json:"work_order_id"`
+			Kind        string     `json:"kind"`
+			ClientRef   string     `json:"client_ref"`
+			CapturedAt  *time.Time `json:"captured_at"`
+			Lat         *float64   `json:"lat"`
+			Lon         *float64   `json:"lon"`
+			SignerName  string     `json:"signer_name"`
+			FileName    string     `json:"file_name"`
+			MIME        string     `json:"mime"`
+			Size        int64      `json:"size"`
+			SHA256      string     `json:"sha256"`
+		}{}
+	default:
+		return fmt.Errorf("unknown action %q", c.Action)
+	}
+	d := json.NewDecoder(bytes.NewReader(c.Data))
+	d.DisallowUnknownFields()
+	return d.Decode(v)
+}

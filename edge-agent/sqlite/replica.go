@@ -394,31 +394,35 @@ func (d *DB) rebaseJob(ctx context.Context, tx *sql.Tx, woID string) error {
 			return err
 		}
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT payload FROM outbox WHERE work_order_id = ? AND status IN ('pending', 'sent') ORDER BY seq`, woID)
+	// Only actions that feed an overlay are replayed: the rows a note or a photo created here stay
+	// (pending) until the hub's copy replaces them, so replaying those would only cost time.
+	rows, err := tx.QueryContext(ctx, `SELECT payload, coalesce(effect, '') FROM outbox WHERE work_order_id = ?
+		AND status IN ('pending', 'sent') AND kind IN ('transition', 'consume', 'survey') ORDER BY seq`, woID)
 	if err != nil {
 		return err
 	}
-	var payloads []string
+	type entry struct{ payload, effect string }
+	var entries []entry
 	for rows.Next() {
-		var p string
-		if err := rows.Scan(&p); err != nil {
+		var e entry
+		if err := rows.Scan(&e.payload, &e.effect); err != nil {
 			rows.Close()
 			return err
 		}
-		payloads = append(payloads, p)
+		entries = append(entries, e)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	for _, p := range payloads {
+	for _, e := range entries {
 		var c change.Change
-		if err := json.Unmarshal([]byte(p), &c); err != nil {
+		if err := json.Unmarshal([]byte(e.payload), &c); err != nil {
 			continue
 		}
 		// A mutation the hub's state no longer allows stays in the outbox for the hub to judge;
 		// locally it just has no effect until then.
-		_ = d.replay(ctx, tx, c)
+		_ = d.replay(ctx, tx, c, json.RawMessage(e.effect))
 	}
 	return nil
 }

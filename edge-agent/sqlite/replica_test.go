@@ -8,6 +8,8 @@ import (
 	"github.com/google/uuid"
 
 	"dotmac.dev/field/edge-agent"
+	"dotmac.dev/field/edge-agent/agenttest"
+	"dotmac.dev/field/edge-agent/sqlite"
 	"dotmac.dev/field/sync/change"
 	"dotmac.dev/field/sync/checksum"
 	"dotmac.dev/field/sync/field"
@@ -337,5 +339,50 @@ func TestLogin_OfflineWithCachedHash(t *testing.T) {
 	}
 	if _, err := db.Authenticate(ctx, next.AccessToken); err == nil {
 		t.Fatal("session not revoked after reuse")
+	}
+}
+
+// TestUploads_WireShape: every upload's data is exactly what the hub decodes strictly.
+func TestUploads_WireShape(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	wo := uuid.NewString()
+	seedJob(t, db, wo)
+	apply(t, db, down("survey_template", "t1", 1, map[string]any{"name": "S", "questions": []map[string]any{{"id": "q1", "label": "Q", "type": "text"}}}),
+		down("survey_response", uuid.NewString(), 1, map[string]any{"work_order_id": wo, "template_id": "t1", "answers": map[string]any{}}))
+	if _, err := db.Transition(ctx, techID, wo, transition("start")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.AddNote(ctx, techID, "T", wo, field.NoteRequest{ClientRef: uuid.NewString(), Body: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.AddAttachment(ctx, techID, sqlite.AttachmentInput{AttachmentUpload: field.AttachmentUpload{Kind: "photo", WorkOrderID: wo, ClientRef: uuid.NewString()}, Content: []byte("\xff\xd8\xff\xe0 jpeg")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Consume(ctx, techID, wo, field.ConsumeRequest{ClientRef: uuid.NewString(), Lines: []field.ConsumeLine{{MaterialID: matID(wo), Quantity: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SubmitSurvey(ctx, techID, wo, field.SurveyRequest{ClientRef: uuid.NewString(), Answers: map[string]json.RawMessage{"q1": json.RawMessage(`"x"`)}}); err != nil {
+		t.Fatal(err)
+	}
+	ups, err := db.PendingUploads(ctx, 10)
+	if err != nil || len(ups) != 5 {
+		t.Fatalf("%d uploads %v", len(ups), err)
+	}
+	for _, u := range ups {
+		if err := u.Change.Validate(); err != nil || !u.Change.Upstream() {
+			t.Errorf("%s: %v", u.Kind, err)
+		}
+		if err := agenttest.StrictData(u.Change); err != nil {
+			t.Errorf("%s data %s: %v", u.Kind, u.Change.Data, err)
+		}
+	}
+	// Replays still work from the kept local effect.
+	if err := db.RebaseAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	j, _ := db.FindJob(ctx, techID, wo)
+	if j.Status != "in_progress" || len(j.Notes) != 1 || j.Materials[0].QuantityUsed != 1 || string(j.Survey.Answers["q1"]) != `"x"` {
+		t.Fatalf("after rebase: %s notes %d used %v survey %v", j.Status, len(j.Notes), j.Materials[0].QuantityUsed, j.Survey)
 	}
 }

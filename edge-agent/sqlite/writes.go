@@ -50,10 +50,22 @@ func (d *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 
 // enqueue adds the upstream change of a technician action to the outbox (in the action's
 // transaction).
-func (d *DB) enqueue(ctx context.Context, tx *sql.Tx, kind string, j job, clientRef string, data any, blob string) error {
-	raw, err := json.Marshal(data)
+//
+// wire is the upload's data: exactly the field API request body (plus the created row's id),
+// which the hub decodes strictly. effect is what the device computed locally, kept beside it
+// for replays (nil when wire is enough).
+func (d *DB) enqueue(ctx context.Context, tx *sql.Tx, kind string, j job, clientRef string, wire, effect any, blob string) error {
+	raw, err := json.Marshal(wire)
 	if err != nil {
 		return err
+	}
+	var eff any
+	if effect != nil {
+		b, err := json.Marshal(effect)
+		if err != nil {
+			return err
+		}
+		eff = string(b)
 	}
 	now := d.now()
 	c := change.Change{
@@ -72,8 +84,8 @@ func (d *DB) enqueue(ctx context.Context, tx *sql.Tx, kind string, j job, client
 	if blob != "" {
 		b = blob
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO outbox (change_id, client_ref, kind, work_order_id, payload, blob_sha256, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, c.ID, clientRef, kind, j.ID, string(payload), b, ts(now))
+	_, err = tx.ExecContext(ctx, `INSERT INTO outbox (change_id, client_ref, kind, work_order_id, payload, effect, blob_sha256, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, c.ID, clientRef, kind, j.ID, string(payload), eff, b, ts(now))
 	return err
 }
 
@@ -105,7 +117,18 @@ func jobFor(ctx context.Context, tx *sql.Tx, id, person string, primary bool) (j
 	return j, nil
 }
 
-// transitionData is the upstream data of a transition: the request, plus the id the device gave
+// transitionWire and noteWire are the uploads' data: the request and the created row's id.
+type transitionWire struct {
+	field.TransitionRequest
+	ID string `json:"id"`
+}
+
+type noteWire struct {
+	field.NoteRequest
+	ID string `json:"id"`
+}
+
+// transitionData is the local effect of a transition: the request, plus the id the device gave
 // the event and what it computed.
 type transitionData struct {
 	field.TransitionRequest
@@ -150,13 +173,11 @@ func (d *DB) Transition(ctx context.Context, person, id string, req field.Transi
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		default:
-			var payload string
-			err = tx.QueryRowContext(ctx, `SELECT payload FROM outbox WHERE client_ref = ?`, req.ClientEventID).Scan(&payload)
+			var effect sql.NullString
+			err = tx.QueryRowContext(ctx, `SELECT effect FROM outbox WHERE client_ref = ?`, req.ClientEventID).Scan(&effect)
 			if err == nil { // parked by the hub: still the same answer
-				var c change.Change
 				var td transitionData
-				_ = json.Unmarshal([]byte(payload), &c)
-				_ = json.Unmarshal(c.Data, &td)
+				_ = json.Unmarshal([]byte(effect.String), &td)
 				ev = field.TransitionEvent{ID: td.ID, Replayed: true, ClockSkew: td.ClockSkew}
 				break
 			}
@@ -209,7 +230,7 @@ func (d *DB) fire(ctx context.Context, tx *sql.Tx, j job, person string, req fie
 	if err := d.applyTransition(ctx, tx, j, td, out); err != nil {
 		return field.TransitionEvent{}, err
 	}
-	if err := d.enqueue(ctx, tx, kindTransition, j, req.ClientEventID, td, ""); err != nil {
+	if err := d.enqueue(ctx, tx, kindTransition, j, req.ClientEventID, transitionWire{req, td.ID}, td, ""); err != nil {
 		return field.TransitionEvent{}, err
 	}
 	return field.TransitionEvent{ID: td.ID, ClockSkew: td.ClockSkew}, nil
@@ -295,7 +316,7 @@ func (d *DB) AddNote(ctx context.Context, person, author, id string, req field.N
 		if err := insertNote(ctx, tx, nd); err != nil {
 			return err
 		}
-		if err := d.enqueue(ctx, tx, kindNote, j, req.ClientRef, nd, ""); err != nil {
+		if err := d.enqueue(ctx, tx, kindNote, j, req.ClientRef, noteWire{req, nd.ID}, nd, ""); err != nil {
 			return err
 		}
 		note, created = nd.data().note(), true
@@ -458,7 +479,7 @@ func (d *DB) AddAttachment(ctx context.Context, person string, in AttachmentInpu
 		if err := insertAttachment(ctx, tx, a, now); err != nil {
 			return err
 		}
-		if err := d.enqueue(ctx, tx, kindAttachment, j, in.ClientRef, a, sum); err != nil {
+		if err := d.enqueue(ctx, tx, kindAttachment, j, in.ClientRef, a, nil, sum); err != nil {
 			return err
 		}
 		att, created = a.data().attachment(), true
@@ -526,7 +547,7 @@ func (d *DB) Consume(ctx context.Context, person, id string, req field.ConsumeRe
 			if err := applyConsume(ctx, tx, id, req); err != nil {
 				return err
 			}
-			if err := d.enqueue(ctx, tx, kindConsume, j, req.ClientRef, req, ""); err != nil {
+			if err := d.enqueue(ctx, tx, kindConsume, j, req.ClientRef, req, nil, ""); err != nil {
 				return err
 			}
 		}
@@ -589,7 +610,7 @@ func (d *DB) SubmitSurvey(ctx context.Context, person, id string, req field.Surv
 			if err := d.applySurvey(ctx, tx, j, sd); err != nil {
 				return err
 			}
-			if err := d.enqueue(ctx, tx, kindSurvey, j, req.ClientRef, sd, ""); err != nil {
+			if err := d.enqueue(ctx, tx, kindSurvey, j, req.ClientRef, req, sd, ""); err != nil {
 				return err
 			}
 		}
@@ -642,15 +663,22 @@ func (d *DB) applySurvey(ctx context.Context, tx *sql.Tx, j job, sd surveyData) 
 
 // replay re-applies the local effect of an unacknowledged upload on top of the hub's rows
 // (rebase). Effects the hub already holds are skipped.
-func (d *DB) replay(ctx context.Context, tx *sql.Tx, c change.Change) error {
-	j, err := loadJob(ctx, tx, c.EntityID)
-	if err != nil {
-		return err
+func (d *DB) replay(ctx context.Context, tx *sql.Tx, c change.Change, effect json.RawMessage) error {
+	var j job
+	if c.Action == kindTransition || c.Action == kindSurvey {
+		var err error
+		if j, err = loadJob(ctx, tx, c.EntityID); err != nil {
+			return err
+		}
+	}
+	data := c.Data
+	if len(effect) > 0 {
+		data = effect
 	}
 	switch c.Action {
 	case kindTransition:
 		var td transitionData
-		if err := json.Unmarshal(c.Data, &td); err != nil {
+		if err := json.Unmarshal(data, &td); err != nil {
 			return err
 		}
 		var pending int
@@ -668,7 +696,7 @@ func (d *DB) replay(ctx context.Context, tx *sql.Tx, c change.Change) error {
 		return d.applyTransition(ctx, tx, j, td, out)
 	case kindNote:
 		var n noteInsert
-		if err := json.Unmarshal(c.Data, &n); err != nil {
+		if err := json.Unmarshal(data, &n); err != nil {
 			return err
 		}
 		return insertNote(ctx, tx, n)
@@ -683,10 +711,10 @@ func (d *DB) replay(ctx context.Context, tx *sql.Tx, c change.Change) error {
 		if err := json.Unmarshal(c.Data, &r); err != nil {
 			return err
 		}
-		return applyConsume(ctx, tx, j.ID, r)
+		return applyConsume(ctx, tx, c.EntityID, r)
 	case kindSurvey:
 		var sd surveyData
-		if err := json.Unmarshal(c.Data, &sd); err != nil {
+		if err := json.Unmarshal(data, &sd); err != nil {
 			return err
 		}
 		return d.applySurvey(ctx, tx, j, sd)

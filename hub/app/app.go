@@ -286,10 +286,11 @@ func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	workerDone := make(chan struct{})
+	wctx, wcancel := context.WithCancel(ctx)
 	if a.Config.Worker {
 		go func() {
 			defer close(workerDone)
-			if err := a.RunWorker(ctx); err != nil {
+			if err := a.RunWorker(wctx); err != nil {
 				a.Logger.Error("worker stopped", "error", err)
 			}
 		}()
@@ -297,7 +298,7 @@ func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
 		close(workerDone)
 	}
 	// Close must not shut Redis under a running worker: wait for it on the way out.
-	defer func() { <-workerDone }()
+	defer func() { wcancel(); <-workerDone }()
 	natsAddr := "(external) " + a.Config.NATSURL
 	if a.NATS != nil {
 		natsAddr = a.NATS.ClientURL()

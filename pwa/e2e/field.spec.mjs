@@ -194,7 +194,8 @@ describe('technician PWA', { concurrency: false }, () => {
     await btn.click();
     await page.waitForSelector('[data-testid="job-status"][data-status="completed"]', { timeout: 30000 });
     await waitIdle();
-    assert.equal(await page.locator('[data-testid="exec-error"]').count(), 0, 'complete failed');
+    const errEl = page.locator('[data-testid="exec-error"]');
+    if (await errEl.count()) assert.fail(`complete failed: ${await errEl.textContent()}`);
     // The agent has it (not just the screen): the job, its photo and its signature.
     let r;
     for (let i = 0; i < 60; i++) {

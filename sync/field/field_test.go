@@ -170,7 +170,7 @@ func TestOtherRequests_Validate(t *testing.T) {
 		{"ConsumeBad", field.ConsumeRequest{ClientRef: id1, Lines: []field.ConsumeLine{{MaterialID: id2, Quantity: 0}, {MaterialID: id2, Quantity: 1}}}.Validate(),
 			[]string{"lines[0].quantity", "lines[1].material_id"}},
 		{"UploadOK", field.AttachmentUpload{Kind: "photo", WorkOrderID: id1, ClientRef: id2, MIME: "image/jpeg", Size: 1000}.Validate(), nil},
-		{"UploadBig", field.AttachmentUpload{Kind: "photo", WorkOrderID: id1, ClientRef: id2, MIME: "image/jpeg", Size: 6 << 20}.Validate(), []string{"file"}},
+		{"UploadBig", field.AttachmentUpload{Kind: "photo", WorkOrderID: id1, ClientRef: id2, MIME: "image/jpeg", Size: field.MaxAttachmentBytes + 1}.Validate(), []string{"file"}},
 		{"UploadType", field.AttachmentUpload{Kind: "video", WorkOrderID: id1, ClientRef: id2, MIME: "video/mp4", Size: 10}.Validate(), []string{"kind", "file"}},
 	}
 	for _, tt := range tests {

@@ -16,12 +16,12 @@ import (
 // Limits shared by the hub and the edge agent.
 const (
 	MaxNoteBytes       = 10_000
-	MaxAttachmentBytes = 5 << 20
+	MaxAttachmentBytes = 10 << 20
 	MaxConsumeLines    = 100
 )
 
 // AttachmentMIMEs are the accepted attachment content types.
-var AttachmentMIMEs = []string{"image/jpeg", "image/png", "image/webp", "image/gif", "application/pdf"}
+var AttachmentMIMEs = []string{"image/jpeg", "image/png", "image/webp", "application/pdf"}
 
 // Errors maps a request field to what is wrong with it; nil means valid.
 type Errors map[string]string

@@ -209,6 +209,19 @@ func TestKill9DuringUploads(t *testing.T) {
 	dir := enrollFor(t, h)
 	wo := h.SeedJob()
 
+	logPath := filepath.Join(t.TempDir(), "agent.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			lines := strings.Split(string(b), "\n")
+			t.Logf("agent log (last lines):\n%s", strings.Join(lines[max(0, len(lines)-40):], "\n"))
+		}
+	})
 	var (
 		acked   = map[string]bool{} // client_ref → answered 2xx
 		pending []string            // sent without an answer: retried with the same client_ref
@@ -221,7 +234,8 @@ func TestKill9DuringUploads(t *testing.T) {
 		addr := ln.Addr().String()
 		ln.Close()
 		cmd := exec.Command(bin, "run", "--data", dir, "--listen", addr)
-		cmd.Env = append(os.Environ(), "EDGE_LOG_LEVEL=error")
+		cmd.Env = append(os.Environ(), "EDGE_LOG_LEVEL=info", "EDGE_LOG_FORMAT=text")
+		cmd.Stderr = logFile
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -287,7 +301,7 @@ func TestKill9DuringUploads(t *testing.T) {
 		}
 		acked[ref] = true
 	}
-	agenttest.CheckFor(t, 60*time.Second, 50*time.Millisecond, func() error {
+	agenttest.CheckFor(t, 3*time.Minute, 100*time.Millisecond, func() error {
 		var st field.SyncStatus
 		if _, err := c.do("GET", "/api/v1/sync/status", nil, &st); err != nil {
 			return err
