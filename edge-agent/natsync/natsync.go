@@ -459,6 +459,7 @@ func (c *Client) ensureBootstrap(ctx context.Context) error {
 		page = p.Next
 	}
 	c.Logger.Info("bootstrap done", keyCount, rows)
+	c.Wake() // uploads wait for the bootstrap
 	if len(sums) > 0 {
 		if err := c.repair(ctx, sums); err != nil {
 			c.Logger.Warn("verification after bootstrap failed", keyErr, err)

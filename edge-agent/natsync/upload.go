@@ -73,6 +73,13 @@ func (c *Client) uploadOnce(ctx context.Context, feed *jetstream.Feed) (more boo
 	if err != nil || len(ups) == 0 {
 		return false, err
 	}
+	// Nothing is published while a (re)bootstrap runs: the hub's answer could land before the
+	// snapshot's cursor and never be seen (the entry would wait ResendAfter for nothing).
+	// Checked after PendingUploads read the generation, so a reset in between makes MarkSent
+	// keep the entries pending (and counted as re-sent).
+	if done, err := c.DB.Bootstrapped(ctx); err != nil || !done {
+		return false, err
+	}
 	var (
 		changes []change.Change
 		seqs    []int64
@@ -84,6 +91,7 @@ func (c *Client) uploadOnce(ctx context.Context, feed *jetstream.Feed) (more boo
 			return nil
 		}
 		err := c.publish(ctx, feed, changes, salt)
+		c.Logger.Debug("published uploads", keyCount, len(changes), "resend", salt != "", "generation", gen, keyErr, err)
 		if err != nil {
 			_ = c.DB.MarkFailed(context.WithoutCancel(ctx), seqs, err.Error())
 			return err

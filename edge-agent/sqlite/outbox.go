@@ -62,21 +62,29 @@ func (d *DB) MarkBlobUploaded(ctx context.Context, seq int64) error {
 
 // MarkSent records that the feed stored these entries, unless a reset happened since they were
 // read (generation): then they stay pending, to be published again after the new bootstrap.
+// That publish already reached the feed under the old batch id, and the hub's answer to it may
+// be behind the new snapshot's cursor (never seen): the entries count as re-sent, so the next
+// publish gets a new batch id instead of being dropped by the feed's duplicate window.
 func (d *DB) MarkSent(ctx context.Context, seqs []int64, generation string) error {
 	if len(seqs) == 0 {
 		return nil
 	}
-	args := []any{ts(d.now())}
+	ids := make([]any, 0, len(seqs))
 	for _, s := range seqs {
-		args = append(args, s)
+		ids = append(ids, s)
 	}
 	return d.inTx(ctx, func(tx *sql.Tx) error {
 		gen, err := state(ctx, tx, "reset_generation")
-		if err != nil || gen != generation {
+		if err != nil {
+			return err
+		}
+		if gen != generation {
+			_, err = tx.ExecContext(ctx, `UPDATE outbox SET resends = resends + 1
+				WHERE status = 'pending' AND seq IN (`+placeholders(len(seqs))+`)`, ids...)
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, last_error = NULL
-			WHERE status = 'pending' AND seq IN (`+placeholders(len(seqs))+`)`, args...)
+			WHERE status = 'pending' AND seq IN (`+placeholders(len(seqs))+`)`, append([]any{ts(d.now())}, ids...)...)
 		if err != nil {
 			return err
 		}

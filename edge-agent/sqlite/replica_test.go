@@ -210,6 +210,14 @@ func TestReset_KeepsPendingWork(t *testing.T) {
 	if err := db.Reset(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// The note was read (and published) before the reset: it stays pending, counted as re-sent so
+	// its next publish gets a new batch id (the hub's answer to the first one may be lost).
+	if err := db.MarkSent(ctx, []int64{ups[1].Seq}, ups[1].Generation); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := db.PendingUploads(ctx, 10); len(again) != 2 || again[1].Seq != ups[1].Seq || again[1].Resends != 1 {
+		t.Fatalf("after a stale MarkSent: %+v", again)
+	}
 	if _, err := db.FindJob(ctx, techID, wo); agent.ErrorCode(err) != agent.ENOTFOUND {
 		t.Fatalf("job survived reset: %v", err)
 	}
