@@ -156,6 +156,7 @@ func (e *Env) NewHub(ctx context.Context, name string, demo bool, configure func
 	cfg.JWTKeys = "bench:" + strings.Repeat("b", 40)
 	cfg.Worker = false
 	cfg.RateLimit = 1 << 30
+	cfg.LoginLimit = 1 << 30
 	cfg.DBMaxConns = 40
 	if configure != nil {
 		configure(&cfg)
@@ -168,6 +169,8 @@ func (e *Env) NewHub(ctx context.Context, name string, demo bool, configure func
 		a.Close()
 		return nil, nil, err
 	}
+	// Benches share one Redis: give each hub its own rate-limit keys.
+	a.Server.Limiter.Prefix = name + ":" + postgres.NewID() + ":"
 	if demo {
 		if _, err := a.SeedDemo(hctx, nil); err != nil {
 			cancel()
