@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -231,5 +230,3 @@ const (
 	CustomerEmail = "customer1@example.com"
 	CustomerPass  = "customer123!"
 )
-
-var _ = fmt.Sprintf

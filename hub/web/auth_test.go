@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -254,7 +255,7 @@ func TestRateLimit_429WithHeaders(t *testing.T) {
 			if last.Status != 200 {
 				t.Fatalf("request %d: %d", i, last.Status)
 			}
-			if got := last.Header.Get("X-RateLimit-Remaining"); got != itoa(4-i) {
+			if got := last.Header.Get("X-RateLimit-Remaining"); got != strconv.Itoa(4-i) {
 				t.Fatalf("request %d remaining %s", i, got)
 			}
 		}
@@ -284,8 +285,6 @@ func TestRateLimit_RedisDownFallsBackToMemory(t *testing.T) {
 		t.Fatalf("in-memory window: %v", codes)
 	}
 }
-
-func itoa(i int) string { return strings.TrimSpace(strings.Repeat(" ", 0) + string(rune('0'+i))) }
 
 // webLogin signs in through a portal's login form and returns the browser.
 func webLogin(t *testing.T, env *hubtest.Env, loginPath, email, pw string) (*http.Client, *hubtest.Response) {
