@@ -43,6 +43,12 @@ func (r *Router) BodyLimit(method, path string, n int64) {
 	bodyLimits.Store(method+" "+strings.TrimSuffix(r.g.BasePath(), "/")+path, n)
 }
 
+// OnWrite registers f to run after every request that may have written (any method but GET,
+// HEAD and OPTIONS), once its handler has returned and so after its transaction committed. Read
+// caches use it for read-your-writes on this replica; other replicas learn of writes by
+// LISTEN/NOTIFY. Register hooks while building the routes, not while serving.
+func (s *Server) OnWrite(f func()) { s.onWrite = append(s.onWrite, f) }
+
 // requestContext gives each request an id, a logger, a body limit and a latency observation.
 func (s *Server) requestContext() gin.HandlerFunc {
 	return func(c *gin.Context) {
@@ -63,6 +69,11 @@ func (s *Server) requestContext() gin.HandlerFunc {
 			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
 		}
 		c.Next()
+		if m := c.Request.Method; m != http.MethodGet && m != http.MethodHead && m != http.MethodOptions {
+			for _, f := range s.onWrite {
+				f()
+			}
+		}
 		route := c.FullPath()
 		if route == "" {
 			route = "unmatched"

@@ -112,6 +112,7 @@ type Server struct {
 	dash      []DashboardSource
 	portalSrc map[hub.Portal][]PortalSource
 	static    map[string]fs.FS
+	onWrite   []func()
 }
 
 // New builds the router with every route.

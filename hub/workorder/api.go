@@ -35,6 +35,7 @@ func NewArea(svc *Service) *Area { return &Area{Svc: svc} }
 // Routes registers the JSON API, the field API and the staff pages.
 func (a *Area) Routes(s *web.Server) {
 	a.s = s
+	s.OnWrite(a.Svc.list.invalidate)
 	r := s.API
 	r.GET("/customers", web.Perm("customer:account:read"), a.handleCustomerIndex)
 	r.POST("/customers", web.Perm("customer:account:create"), a.handleCustomerCreate)
@@ -395,12 +396,12 @@ func (a *Area) handleWOIndex(c *gin.Context) {
 		return
 	}
 	f.Limit, f.Offset = limit, offset
-	items, total, err := a.Svc.FindWorkOrders(c.Request.Context(), f)
+	body, err := a.Svc.ListEnvelope(c.Request.Context(), f)
 	if err != nil {
 		web.Error(c, err)
 		return
 	}
-	web.List(c, items, total, limit, offset)
+	c.Data(http.StatusOK, "application/json; charset=utf-8", body)
 }
 
 func (a *Area) handleWOCreate(c *gin.Context) {
@@ -725,6 +726,9 @@ func Build(ctx context.Context, d Deps) *Area {
 	svc.HashParams = d.HashParams
 	if d.Worker && d.DB != nil && d.Go != nil {
 		d.Go(ctx, svc.RunNotifier)
+	}
+	if d.DB != nil && d.Go != nil {
+		d.Go(ctx, svc.RunListInvalidation)
 	}
 	return NewArea(svc)
 }

@@ -29,6 +29,8 @@ type Service struct {
 	Logger     *slog.Logger
 	// Now is the hub's clock (tests move it).
 	Now func() time.Time
+
+	list listCache // work-order list pages (listcache.go)
 }
 
 // NewService returns a Service.

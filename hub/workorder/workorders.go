@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,11 +16,15 @@ import (
 	"dotmac.dev/field/hub/postgres"
 )
 
-const woCols = `w.id, w.number, w.title, w.description, w.status, w.priority, w.work_type, w.customer_id, coalesce(c.name, ''),
+// woListCols are the columns of a work order without its crew.
+const woListCols = `w.id, w.number, w.title, w.description, w.status, w.priority, w.work_type, w.customer_id, coalesce(c.name, ''),
 	w.site_id, coalesce(s.address, ''), ST_Y(s.geom), ST_X(s.geom), w.ticket_id, w.project_id, w.assigned_to, coalesce(p.display_name, ''),
 	w.scheduled_start, w.scheduled_end, w.estimated_duration_minutes, w.started_at, w.paused_at, w.resumed_at, w.completed_at,
 	w.canceled_at, w.total_active_seconds, w.required_skills::text[], w.tags, w.access_notes, w.region, w.version, w.is_active,
-	w.created_by, w.created_at, w.updated_at,
+	w.created_by, w.created_at, w.updated_at`
+
+// woCols add the crew as JSON (for single rows; lists fetch a page's crews in one query).
+const woCols = woListCols + `,
 	coalesce((SELECT json_agg(json_build_object('person_id', a.person_id, 'name', ap.display_name, 'role', a.role,
 		'is_primary', a.is_primary) ORDER BY a.is_primary DESC, ap.display_name)
 		FROM work_order_assignments a JOIN people ap ON ap.id = a.person_id WHERE a.work_order_id = w.id), '[]')`
@@ -27,14 +32,39 @@ const woCols = `w.id, w.number, w.title, w.description, w.status, w.priority, w.
 const woFrom = ` FROM work_orders w LEFT JOIN customers c ON c.id = w.customer_id LEFT JOIN sites s ON s.id = w.site_id
 	LEFT JOIN people p ON p.id = w.assigned_to`
 
-func scanWO(row pgx.Row) (*WorkOrder, error) {
-	var w WorkOrder
-	var crew []byte
-	err := row.Scan(&w.ID, &w.Number, &w.Title, &w.Description, &w.Status, &w.Priority, &w.WorkType, &w.CustomerID, &w.CustomerName,
+func woListDest(w *WorkOrder) []any {
+	return []any{&w.ID, &w.Number, &w.Title, &w.Description, &w.Status, &w.Priority, &w.WorkType, &w.CustomerID, &w.CustomerName,
 		&w.Site.ID, &w.Site.Address, &w.Site.Lat, &w.Site.Lon, &w.TicketID, &w.ProjectID, &w.AssignedTo, &w.AssignedToName,
 		&w.ScheduledStart, &w.ScheduledEnd, &w.EstimatedDurationMinutes, &w.StartedAt, &w.PausedAt, &w.ResumedAt, &w.CompletedAt,
 		&w.CanceledAt, &w.TotalActiveSeconds, &w.RequiredSkills, &w.Tags, &w.AccessNotes, &w.Region, &w.Version, &w.IsActive,
-		&w.CreatedBy, &w.CreatedAt, &w.UpdatedAt, &crew)
+		&w.CreatedBy, &w.CreatedAt, &w.UpdatedAt}
+}
+
+func (w *WorkOrder) fillEmpty() {
+	if w.Tags == nil {
+		w.Tags = []string{}
+	}
+	if w.RequiredSkills == nil {
+		w.RequiredSkills = []string{}
+	}
+	if w.Crew == nil {
+		w.Crew = []CrewMember{}
+	}
+}
+
+// scanWOList scans woListCols.
+func scanWOList(row pgx.Row, w *WorkOrder) error {
+	if err := row.Scan(woListDest(w)...); err != nil {
+		return err
+	}
+	w.fillEmpty()
+	return nil
+}
+
+func scanWO(row pgx.Row) (*WorkOrder, error) {
+	var w WorkOrder
+	var crew []byte
+	err := row.Scan(append(woListDest(&w), &crew)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound("work order")
 	}
@@ -44,12 +74,7 @@ func scanWO(row pgx.Row) (*WorkOrder, error) {
 	if err := json.Unmarshal(crew, &w.Crew); err != nil {
 		return nil, err
 	}
-	if w.Tags == nil {
-		w.Tags = []string{}
-	}
-	if w.RequiredSkills == nil {
-		w.RequiredSkills = []string{}
-	}
+	w.fillEmpty()
 	return &w, nil
 }
 
@@ -140,8 +165,52 @@ func (f Filter) where() *where {
 }
 
 // FindWorkOrders lists active work orders in schedule order (unscheduled last, then by id, so
-// pages are stable); the total counts every match.
+// pages are stable); the total counts every match. Pages come from the list cache while nothing
+// they show has changed (listcache.go); the slice is the caller's to change.
 func (s *Service) FindWorkOrders(ctx context.Context, f Filter) ([]WorkOrder, int, error) {
+	p, err := s.findPage(ctx, f)
+	if err != nil {
+		return nil, 0, err
+	}
+	return slices.Clone(p.items), p.total, nil
+}
+
+// ListEnvelope returns the API list envelope of a page as JSON, encoded once per cached page.
+func (s *Service) ListEnvelope(ctx context.Context, f Filter) ([]byte, error) {
+	p, err := s.findPage(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	if b := p.envelope(f.Limit, f.Offset); b != nil {
+		return b, nil
+	}
+	return nil, errors.New("work-order list: encode failed")
+}
+
+func (s *Service) findPage(ctx context.Context, f Filter) (*listPage, error) {
+	key := f.key()
+	if p := s.list.get(key); p != nil {
+		return p, nil
+	}
+	gen := s.list.gen.Load()
+	// Readers that miss the same page at once (every open board right after a write) share one
+	// query. The query runs on its own context so one caller leaving does not fail the others.
+	v, err, _ := s.list.flight.Do(strconv.FormatUint(gen, 10)+"|"+key, func() (any, error) {
+		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		items, total, err := s.queryWorkOrders(qctx, f)
+		if err != nil {
+			return nil, err
+		}
+		return s.list.put(key, gen, items, total), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*listPage), nil
+}
+
+func (s *Service) queryWorkOrders(ctx context.Context, f Filter) ([]WorkOrder, int, error) {
 	w := f.where()
 	var total int
 	if err := s.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM work_orders w WHERE `+w.sql(), w.args...).Scan(&total); err != nil {
@@ -151,25 +220,51 @@ func (s *Service) FindWorkOrders(ctx context.Context, f Filter) ([]WorkOrder, in
 		return []WorkOrder{}, total, nil
 	}
 	lim, off := w.arg(f.Limit), w.arg(f.Offset)
-	// Page the ids on work_orders alone (index order), then join the display columns for the page.
+	// Page the ids on work_orders alone (index order), then join the display columns for the
+	// page; the crews of the whole page come in one more query.
 	rows, err := s.DB.Pool.Query(ctx, `WITH page AS (SELECT w.id, w.scheduled_start FROM work_orders w WHERE `+w.sql()+
 		` ORDER BY w.scheduled_start NULLS LAST, w.id LIMIT `+lim+` OFFSET `+off+`)
-		SELECT `+woCols+` FROM page JOIN work_orders w ON w.id = page.id LEFT JOIN customers c ON c.id = w.customer_id
+		SELECT `+woListCols+` FROM page JOIN work_orders w ON w.id = page.id LEFT JOIN customers c ON c.id = w.customer_id
 		LEFT JOIN sites s ON s.id = w.site_id LEFT JOIN people p ON p.id = w.assigned_to
 		ORDER BY page.scheduled_start NULLS LAST, page.id`, w.args...)
 	if err != nil {
 		return nil, 0, err
 	}
-	defer rows.Close()
 	out := make([]WorkOrder, 0, f.Limit)
+	byID := make(map[string]int, f.Limit)
+	ids := make([]string, 0, f.Limit)
 	for rows.Next() {
-		wo, err := scanWO(rows)
-		if err != nil {
+		var wo WorkOrder
+		if err := scanWOList(rows, &wo); err != nil {
+			rows.Close()
 			return nil, 0, err
 		}
-		out = append(out, *wo)
+		byID[wo.ID] = len(out)
+		ids = append(ids, wo.ID)
+		out = append(out, wo)
 	}
-	return out, total, rows.Err()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	crew, err := s.DB.Pool.Query(ctx, `SELECT a.work_order_id, a.person_id, ap.display_name, a.role, a.is_primary
+		FROM work_order_assignments a JOIN people ap ON ap.id = a.person_id WHERE a.work_order_id = ANY($1::uuid[])
+		ORDER BY a.work_order_id, a.is_primary DESC, ap.display_name`, ids)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer crew.Close()
+	for crew.Next() {
+		var woID string
+		var m CrewMember
+		if err := crew.Scan(&woID, &m.PersonID, &m.Name, &m.Role, &m.IsPrimary); err != nil {
+			return nil, 0, err
+		}
+		if i, ok := byID[woID]; ok {
+			out[i].Crew = append(out[i].Crew, m)
+		}
+	}
+	return out, total, crew.Err()
 }
 
 // locked is the state of a work order row locked for change.

@@ -229,10 +229,18 @@ type LoadResult struct {
 // Load sends GETs to target at the given concurrency for d (after a short warm-up) and measures
 // throughput and latency percentiles. Non-2xx answers count as errors.
 func Load(ctx context.Context, target string, header http.Header, concurrency int, d time.Duration) (LoadResult, error) {
+	return LoadTargets(ctx, []string{target}, header, concurrency, d)
+}
+
+// LoadTargets is Load over several targets, taken in turn.
+func LoadTargets(ctx context.Context, targets []string, header http.Header, concurrency int, d time.Duration) (LoadResult, error) {
 	tr := &http.Transport{MaxIdleConnsPerHost: concurrency * 2, MaxConnsPerHost: concurrency * 2}
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	defer tr.CloseIdleConnections()
+	target := targets[0]
+	var next atomic.Uint64
 	do := func() (time.Duration, bool) {
+		target := targets[next.Add(1)%uint64(len(targets))]
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 		req.Header = header.Clone()
 		t0 := time.Now()

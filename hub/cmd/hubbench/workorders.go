@@ -62,15 +62,59 @@ func benchWorkOrders(ctx context.Context, e *Env) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	target := fmt.Sprintf("%s/api/v1/work-orders?status=scheduled&assigned_to=%s&limit=50", h.URL, techs[len(techs)/2])
+	// The office keeps writing while the lists are read: a work order changes every 200 ms
+	// (5 writes/s, a busy dispatch office), each from outside this hub's API — as the sync
+	// applier or another replica would — so every write empties the list cache by NOTIFY.
+	wctx, stopWrites := context.WithCancel(ctx)
+	var writes int
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-wctx.Done():
+				return
+			case <-tick.C:
+			}
+			_, err := h.DB.Pool.Exec(wctx, `UPDATE work_orders SET title = $1, version = version + 1, updated_at = now()
+				WHERE id = (SELECT id FROM work_orders WHERE assigned_to = $2 AND is_active ORDER BY id LIMIT 1)`,
+				fmt.Sprintf("Bench job edited %d", writes), techs[writes%len(techs)])
+			if err != nil {
+				if wctx.Err() == nil {
+					fmt.Fprintf(e.Log, "    office write: %v\n", err)
+				}
+				return
+			}
+			writes++
+		}
+	}()
+	mid := techs[len(techs)/2]
+	target := fmt.Sprintf("%s/api/v1/work-orders?status=scheduled&assigned_to=%s&limit=50", h.URL, mid)
 	list, err := Load(ctx, target, hdr, 32, dur)
 	if err != nil {
+		stopWrites()
 		return nil, err
 	}
 	byStatus, err := Load(ctx, h.URL+"/api/v1/work-orders?status=scheduled&limit=50", hdr, 32, dur)
 	if err != nil {
+		stopWrites()
 		return nil, err
 	}
+	// Every technician in turn: with 1,000 different pages and 5 writes/s most reads miss the
+	// cache, so this is close to the uncached query path.
+	var all []string
+	for _, t := range techs {
+		all = append(all, fmt.Sprintf("%s/api/v1/work-orders?status=scheduled&assigned_to=%s&limit=50", h.URL, t))
+	}
+	rotating, err := LoadTargets(ctx, all, hdr, 32, dur)
+	stopWrites()
+	<-writerDone
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(e.Log, "    %d office writes during the list loads\n", writes)
 
 	p50, p99, n, err := benchTransitions(ctx, h.URL, h.DB, e.Quick)
 	if err != nil {
@@ -78,12 +122,15 @@ func benchWorkOrders(ctx context.Context, e *Env) ([]Row, error) {
 	}
 	ratio := list.RPS / base.RPS
 	return []Row{
-		{Name: fmt.Sprintf("workorders: GET /work-orders?status=&assigned_to=&limit=50 req/s (c=32, %dk rows)", nWO/1000),
+		{Name: fmt.Sprintf("workorders: GET /work-orders?status=&assigned_to=&limit=50 req/s (c=32, %dk rows, 5 writes/s)", nWO/1000),
 			Value:    fmt.Sprintf("%.0f (p99 %s)", list.RPS, Ms(list.P99)),
 			Baseline: fmt.Sprintf("%.0f trivial gin (p99 %s)", base.RPS, Ms(base.P99)), Ratio: fmt.Sprintf("%.2f", ratio),
 			Target: "ratio ≥ 0.25", OK: Met(ratio >= 0.25)},
 		{Name: "workorders: GET /work-orders?status=&limit=50 req/s (c=32)", Value: fmt.Sprintf("%.0f (p99 %s)", byStatus.RPS, Ms(byStatus.P99)),
 			Baseline: fmt.Sprintf("%.0f trivial gin", base.RPS), Ratio: Ratio(byStatus.RPS, base.RPS), Target: "-", OK: "-"},
+		{Name: fmt.Sprintf("workorders: same, each of the %d technicians in turn", len(techs)),
+			Value:    fmt.Sprintf("%.0f (p99 %s)", rotating.RPS, Ms(rotating.P99)),
+			Baseline: fmt.Sprintf("%.0f trivial gin", base.RPS), Ratio: Ratio(rotating.RPS, base.RPS), Target: "-", OK: "-"},
 		{Name: fmt.Sprintf("workorders: field transition p99 (%d sequential events)", n), Value: Ms(p99),
 			Baseline: "p50 " + Ms(p50), Ratio: "-", Target: "≤ 20 ms", OK: Met(p99 <= 20*time.Millisecond)},
 	}, nil

@@ -1,0 +1,11 @@
+DROP TRIGGER IF EXISTS work_order_list_notify ON people;
+DROP TRIGGER IF EXISTS work_order_list_notify ON sites;
+DROP TRIGGER IF EXISTS work_order_list_notify ON customers;
+DROP TRIGGER IF EXISTS work_order_list_notify ON work_order_assignments;
+DROP TRIGGER IF EXISTS work_order_list_notify ON work_orders;
+DROP FUNCTION IF EXISTS work_order_list_notify();
+CREATE INDEX IF NOT EXISTS work_orders_status_idx ON work_orders (status, scheduled_start) WHERE is_active;
+CREATE INDEX IF NOT EXISTS work_orders_assigned_idx ON work_orders (assigned_to, scheduled_start) WHERE is_active;
+DROP INDEX IF EXISTS work_orders_assigned_sched_id_idx;
+DROP INDEX IF EXISTS work_orders_assigned_status_sched_id_idx;
+DROP INDEX IF EXISTS work_orders_status_sched_id_idx;
