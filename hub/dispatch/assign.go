@@ -105,6 +105,17 @@ func writeAssignments(ctx context.Context, tx pgx.Tx, as []assignment, actorID s
 		cid, cprev, ccrew, csrc, nilIfEmpty(actorID)); err != nil {
 		return nil, err
 	}
+	// The audit trail, in the shape workorder.AssignWorkOrderTx writes (plus the source: manual
+	// from the board, auto from auto-assign).
+	if _, err := tx.Exec(ctx, `INSERT INTO audit_log (actor_id, actor_email, action, target_type, target_id, details)
+		SELECT $5::uuid, coalesce((SELECT email::text FROM people WHERE id = $5::uuid), 'system'),
+			CASE WHEN w.assigned_to IS NULL THEN 'work_order.unassigned' ELSE 'work_order.assigned' END, 'work_order', w.id::text,
+			jsonb_build_object('assigned_to', w.assigned_to, 'previous', u.prev, 'crew', (SELECT coalesce(jsonb_agg(wa.person_id), '[]')
+				FROM work_order_assignments wa WHERE wa.work_order_id = w.id AND NOT wa.is_primary), 'source', u.source)
+		FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[]) AS u(id, prev, prev_crew, source) JOIN work_orders w ON w.id = u.id`,
+		cid, cprev, ccrew, csrc, nilIfEmpty(actorID)); err != nil {
+		return nil, err
+	}
 	// A manual decision settles the queue entry too.
 	_, err = tx.Exec(ctx, `UPDATE work_order_assignment_queue q SET status = CASE WHEN u.assigned_to IS NULL THEN 'queued' ELSE 'assigned' END,
 			assigned_to = u.assigned_to, reason = CASE WHEN u.assigned_to IS NULL THEN 'unassigned by a dispatcher' ELSE 'assigned by a dispatcher' END,

@@ -157,6 +157,15 @@ func TestBoardSocket_ReceivesChangesWithinASecond(t *testing.T) {
 		}
 	}
 	t.Logf("assign → board: %s", time.Since(start))
+	// The board's assignment leaves the same audit row as the work order API's.
+	var action, actorEmail, details string
+	if err := env.DB.Pool.QueryRow(context.Background(), `SELECT action, actor_email, details::text FROM audit_log
+		WHERE target_type = 'work_order' AND target_id = $1 ORDER BY at DESC LIMIT 1`, w.workOrder).Scan(&action, &actorEmail, &details); err != nil {
+		t.Fatalf("no audit row for the board assignment: %v", err)
+	}
+	if action != "work_order.assigned" || actorEmail != hubtest.DispatchEmail || !strings.Contains(details, w.techID) || !strings.Contains(details, `"manual"`) {
+		t.Fatalf("audit row: %s by %s: %s", action, actorEmail, details)
+	}
 
 	// A technician's event from the field is a domain event too (written by the field service).
 	if _, err := env.DB.Pool.Exec(context.Background(), `INSERT INTO domain_events (topic, entity, entity_id, payload, actor_id)
