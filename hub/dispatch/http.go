@@ -90,6 +90,7 @@ func (a *Area) Routes(s *web.Server) {
 	a.s = s
 	s.AddPages(templateFS, "templates")
 	s.AddNav("Operations", "Dispatch board", "/admin/operations/dispatch", permRead)
+	s.AddNav("Operations", "Dispatch rules", "/admin/operations/dispatch/rules", permRead)
 
 	api := s.API
 	api.GET("/dispatch/rules", web.Perm(permRead), a.handleRuleIndex)
@@ -128,6 +129,11 @@ func (a *Area) Routes(s *web.Server) {
 	adm.POST("/operations/dispatch/jobs/:id/assign", web.Perm(permDispatch), a.handleAssign)
 	adm.POST("/operations/dispatch/jobs/:id/auto-assign", web.Perm(permDispatch), a.handleAutoAssign)
 	adm.POST("/operations/dispatch/auto-assign", web.Perm(permDispatch), a.handleAutoAssignBatch)
+	adm.GET("/operations/dispatch/rules", web.Perm(permRead), a.pageRules)
+	adm.POST("/operations/dispatch/rules", web.Perm(permDispatch), a.pageRuleSave)
+	adm.GET("/operations/dispatch/rules/:id", web.Perm(permRead), a.pageRuleEdit)
+	adm.POST("/operations/dispatch/rules/:id", web.Perm(permDispatch), a.pageRuleSave)
+	adm.POST("/operations/dispatch/rules/:id/delete", web.Perm(permDispatch), a.pageRuleDelete)
 
 	s.Root.GET("/track/:token", web.Public, a.handleTrackPage)
 	s.Root.POST("/track/:token/confirm", web.Public, a.handleTrackConfirm)
