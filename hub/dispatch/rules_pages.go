@@ -20,8 +20,8 @@ type skillOption struct{ ID, Name string }
 // ruleForm is the form's state: what the dispatcher typed, kept when it is refused.
 type ruleForm struct {
 	ID, Name, Priority, WorkType, WorkPriority, Region string
-	SkillIDs                                          []string
-	AutoAssign, IsActive                              bool
+	SkillIDs                                           []string
+	AutoAssign, IsActive                               bool
 }
 
 func (f ruleForm) Has(skill string) bool { return contains(f.SkillIDs, skill) }
