@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -42,6 +43,7 @@ func (a *Area) pages(s *web.Server) {
 	r.GET("/operations/technicians", web.Perm("operations:technician:read"), a.pageTechIndex)
 	r.GET("/operations/technicians/:id", web.Perm("operations:technician:read"), a.pageTechView)
 	r.GET("/customers", web.Perm("customer:account:read"), a.pageCustomerIndex)
+	r.GET("/customers/picker", web.Perm("customer:account:read"), a.pageCustomerPicker)
 	r.GET("/customers/:id", web.Perm("customer:account:read"), a.pageCustomerView)
 
 	s.AddNav("Operations", "Work orders", "/admin/operations/work-orders", "operations:work_order:read")
@@ -262,13 +264,16 @@ func fromWO(w *WorkOrder) woForm {
 func readForm(c *gin.Context) woForm {
 	return woForm{Title: c.PostForm("title"), Description: c.PostForm("description"), WorkType: c.PostForm("work_type"),
 		Priority: c.PostForm("priority"), Status: c.PostForm("status"), CustomerID: strings.TrimSpace(c.PostForm("customer_id")),
-		Address: c.PostForm("address"), Lat: strings.TrimSpace(c.PostForm("lat")), Lon: strings.TrimSpace(c.PostForm("lon")),
+		CustomerName: strings.TrimSpace(c.PostForm("customer_q")), Address: c.PostForm("address"), Lat: strings.TrimSpace(c.PostForm("lat")), Lon: strings.TrimSpace(c.PostForm("lon")),
 		Start: c.PostForm("scheduled_start"), End: c.PostForm("scheduled_end"), Duration: strings.TrimSpace(c.PostForm("duration")),
 		AssignedTo: c.PostForm("assigned_to"), AccessNotes: c.PostForm("access_notes"), Tags: c.PostForm("tags")}
 }
 
 // parse converts form values (times in UTC, "YYYY-MM-DDTHH:MM") into API inputs, collecting field messages.
 func (f woForm) parse(fields hub.Fields) (start, end *string, lat, lon *float64, dur *int, tags []string) {
+	if f.CustomerName != "" && f.CustomerID == "" {
+		fields.Add("customer_id", "choose the customer from the list of matches, or clear the field")
+	}
 	conv := func(name, v string) *string {
 		if strings.TrimSpace(v) == "" {
 			return nil
@@ -566,4 +571,31 @@ func (a *Area) pageCustomerView(c *gin.Context) {
 		return
 	}
 	a.s.Render(c, "customers/customer.html", gin.H{"Title": cu.Name, "C": cu, "Jobs": jobs, "JobsTotal": total})
+}
+
+var customerPickerTmpl = template.Must(template.New("picker").Parse(`{{range .}}<li role="option"><button type="button" class="picker-opt"
+ data-id="{{.ID}}" data-name="{{.Name}}" data-address="{{.Address}}"{{with .Lat}} data-lat="{{.}}"{{end}}{{with .Lon}} data-lon="{{.}}"{{end}} onclick="dmfPick(this)">
+ <strong>{{.Name}}</strong> <span class="muted small">{{.Number}}{{with .Address}} · {{.}}{{end}}</span></button></li>{{else}}<li class="muted small">No customer matches. Leave it empty for a job without a customer.</li>{{end}}`))
+
+// pageCustomerPicker answers the work order form's customer typeahead with up to 8 matches as
+// HTML options (htmx swaps them in; dmfPick in app.js fills the form).
+func (a *Area) pageCustomerPicker(c *gin.Context) {
+	q := strings.TrimSpace(c.Query("customer_q"))
+	if q == "" {
+		c.Data(http.StatusOK, "text/html; charset=utf-8", nil)
+		return
+	}
+	if len(q) > 200 {
+		q = q[:200]
+	}
+	items, _, err := a.Svc.FindCustomers(c.Request.Context(), CustomerFilter{Query: q, Status: "", Limit: 8})
+	if err != nil {
+		web.Error(c, err)
+		return
+	}
+	c.Header("Content-Type", "text/html; charset=utf-8")
+	c.Status(http.StatusOK)
+	if err := customerPickerTmpl.Execute(c.Writer, items); err != nil {
+		web.Logger(c).Error("customer picker", "error", err)
+	}
 }

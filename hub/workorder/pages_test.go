@@ -2,6 +2,7 @@ package workorder_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -195,5 +196,52 @@ func TestScreenshots(t *testing.T) {
 			}
 			cancel()
 		}
+	}
+}
+
+// The work order form picks its customer by typeahead; a name typed but not picked is refused
+// with a message instead of creating a job without its customer.
+func TestCustomerPicker(t *testing.T) {
+	e := setup(t)
+	c := e.staff("dispatcher@example.com", "dispatch123!")
+	var id, name string
+	if err := e.DB.Pool.QueryRow(t.Context(), `SELECT id::text, name FROM customers ORDER BY name LIMIT 1`).Scan(&id, &name); err != nil {
+		t.Fatal(err)
+	}
+	opts := e.page(c, "/admin/customers/picker?customer_q="+url.QueryEscape(name[:4]), 200)
+	if !strings.Contains(opts, `data-id="`+id+`"`) {
+		t.Fatalf("picker misses %s: %s", name, opts)
+	}
+	if none := e.page(c, "/admin/customers/picker?customer_q=zzzzqqqq", 200); !strings.Contains(none, "No customer matches") {
+		t.Fatalf("no empty state: %s", none)
+	}
+	form := e.page(c, "/admin/operations/work-orders/new", 200)
+	csrf := csrfRE.FindStringSubmatch(form)[1]
+	base := url.Values{"title": {"Picked customer"}, "work_type": {"install"}, "priority": {"normal"}, "status": {"draft"}}
+	bad := url.Values{"customer_q": {name}}
+	for k, v := range base {
+		bad[k] = v
+	}
+	bad.Set("csrf_token", csrf)
+	res, err := c.PostForm(e.URL+"/admin/operations/work-orders", bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 400 || !strings.Contains(string(body), "choose the customer from the list") || !strings.Contains(string(body), "Picked customer") {
+		t.Fatalf("typed but not picked: %d %.1500s", res.StatusCode, body)
+	}
+	good := url.Values{"customer_q": {name}, "customer_id": {id}}
+	for k, v := range base {
+		good[k] = v
+	}
+	if res := e.post(c, "/admin/operations/work-orders", csrf, good); res.StatusCode != 303 {
+		t.Fatalf("create with a picked customer: %d", res.StatusCode)
+	}
+	var n int
+	e.DB.Pool.QueryRow(t.Context(), `SELECT count(*) FROM work_orders WHERE title = 'Picked customer' AND customer_id = $1`, id).Scan(&n)
+	if n != 1 {
+		t.Fatalf("work orders with the picked customer: %d", n)
 	}
 }
