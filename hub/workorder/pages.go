@@ -44,6 +44,8 @@ func (a *Area) pages(s *web.Server) {
 	r.GET("/operations/technicians/:id", web.Perm("operations:technician:read"), a.pageTechView)
 	r.GET("/customers", web.Perm("customer:account:read"), a.pageCustomerIndex)
 	r.GET("/customers/picker", web.Perm("customer:account:read"), a.pageCustomerPicker)
+	r.GET("/customers/new", web.Perm("customer:account:create"), a.pageCustomerNew)
+	r.POST("/customers", web.Perm("customer:account:create"), a.pageCustomerCreate)
 	r.GET("/customers/:id", web.Perm("customer:account:read"), a.pageCustomerView)
 
 	s.AddNav("Operations", "Work orders", "/admin/operations/work-orders", "operations:work_order:read")
@@ -556,7 +558,7 @@ func (a *Area) pageCustomerIndex(c *gin.Context) {
 		q = "&q=" + url.QueryEscape(c.Query("q"))
 	}
 	a.s.Render(c, "customers/customers.html", gin.H{"Title": "Customers", "Items": items, "Total": total, "Limit": limit, "Offset": offset,
-		"Q": c.Query("q"), "Query": q})
+		"Q": c.Query("q"), "Query": q, "CanCreate": hub.PrincipalFrom(c.Request.Context()).Can("customer:account:create")})
 }
 
 func (a *Area) pageCustomerView(c *gin.Context) {
@@ -598,4 +600,65 @@ func (a *Area) pageCustomerPicker(c *gin.Context) {
 	if err := customerPickerTmpl.Execute(c.Writer, items); err != nil {
 		web.Logger(c).Error("customer picker", "error", err)
 	}
+}
+
+// customerForm is the new-customer form as typed.
+type customerForm struct {
+	Name, Email, Phone, ServicePlan, Region, Status, Address, Lat, Lon string
+}
+
+func (a *Area) renderCustomerForm(c *gin.Context, status int, f customerForm, err error) {
+	data := gin.H{"Title": "New customer", "Form": f, "Statuses": CustomerStatuses, "Errors": map[string]string{}}
+	if err != nil {
+		var he *hub.Error
+		if !errors.As(err, &he) {
+			web.Error(c, err)
+			return
+		}
+		data["FormError"] = he.Message
+		if he.Fields != nil {
+			data["Errors"] = he.Fields
+		}
+	}
+	c.Status(status)
+	a.s.Render(c, "customers/customer_form.html", data)
+}
+
+func (a *Area) pageCustomerNew(c *gin.Context) {
+	a.renderCustomerForm(c, http.StatusOK, customerForm{Status: "active"}, nil)
+}
+
+func (a *Area) pageCustomerCreate(c *gin.Context) {
+	f := customerForm{Name: strings.TrimSpace(c.PostForm("name")), Email: strings.TrimSpace(c.PostForm("email")),
+		Phone: strings.TrimSpace(c.PostForm("phone")), ServicePlan: strings.TrimSpace(c.PostForm("service_plan")),
+		Region: strings.TrimSpace(c.PostForm("region")), Status: c.PostForm("status"), Address: strings.TrimSpace(c.PostForm("address")),
+		Lat: strings.TrimSpace(c.PostForm("lat")), Lon: strings.TrimSpace(c.PostForm("lon"))}
+	in := CustomerCreate{Name: f.Name, Email: f.Email, Phone: f.Phone, ServicePlan: f.ServicePlan, Region: f.Region, Status: f.Status, Address: f.Address}
+	fields := hub.Fields{}
+	num := func(name, v string, limit float64) *float64 {
+		if v == "" {
+			return nil
+		}
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil || x < -limit || x > limit {
+			fields.Add(name, fmt.Sprintf("must be a number from %g to %g", -limit, limit))
+			return nil
+		}
+		return &x
+	}
+	in.Lat, in.Lon = num("lat", f.Lat, 90), num("lon", f.Lon, 180)
+	if (in.Lat == nil) != (in.Lon == nil) && fields.Err() == nil {
+		fields.Add("lon", "give both latitude and longitude, or neither")
+	}
+	if err := fields.Err(); err != nil {
+		a.renderCustomerForm(c, http.StatusBadRequest, f, err)
+		return
+	}
+	cu, err := a.Svc.CreateCustomer(c.Request.Context(), in, actor(c))
+	if err != nil {
+		a.renderCustomerForm(c, web.StatusFor(hub.ErrorCode(err)), f, err)
+		return
+	}
+	a.s.Flash(c, "Created "+cu.Number+" "+cu.Name)
+	c.Redirect(http.StatusSeeOther, "/admin/customers/"+cu.ID)
 }

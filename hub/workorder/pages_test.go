@@ -2,6 +2,7 @@ package workorder_test
 
 import (
 	"context"
+	"dotmac.dev/field/hub/hubtest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -244,4 +245,37 @@ func TestCustomerPicker(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("work orders with the picked customer: %d", n)
 	}
+}
+
+// A customer created from its staff page gets its primary site; bad input keeps what was typed.
+func TestCustomerCreatePage(t *testing.T) {
+	e := setup(t)
+	c := e.staff(hubtest.AdminEmail, hubtest.AdminPassword)
+	if list := e.page(c, "/admin/customers", 200); !strings.Contains(list, `href="/admin/customers/new"`) {
+		t.Fatalf("no New customer button: %s", list)
+	}
+	form := e.page(c, "/admin/customers/new", 200)
+	csrf := csrfRE.FindStringSubmatch(form)[1]
+	res, err := c.PostForm(e.URL+"/admin/customers", url.Values{"csrf_token": {csrf}, "name": {"Gallatin Gateway Co-op"}, "email": {"not-an-email"},
+		"status": {"active"}, "lat": {"95"}, "lon": {"-111"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 400 || !strings.Contains(string(body), "from -90 to 90") || !strings.Contains(string(body), "Gallatin Gateway Co-op") {
+		t.Fatalf("bad input: %d %.1500s", res.StatusCode, body)
+	}
+	res = e.post(c, "/admin/customers", csrf, url.Values{"name": {"Gallatin Gateway Co-op"}, "email": {"ops@ggcoop.example"}, "status": {"active"},
+		"address": {"100 Main St, Gallatin Gateway, MT"}, "lat": {"45.5958"}, "lon": {"-111.1961"}})
+	if res.StatusCode != 303 || !strings.HasPrefix(res.Header.Get("Location"), "/admin/customers/") {
+		t.Fatalf("create: %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
+	var sites int
+	e.DB.Pool.QueryRow(t.Context(), `SELECT count(*) FROM sites s JOIN customers c ON c.id = s.customer_id
+		WHERE c.name = 'Gallatin Gateway Co-op' AND s.geom IS NOT NULL`).Scan(&sites)
+	if sites != 1 {
+		t.Fatalf("primary sites: %d", sites)
+	}
+	e.page(c, res.Header.Get("Location"), 200)
 }
