@@ -41,6 +41,8 @@ func (a *Area) pages(s *web.Server) {
 	r.POST("/operations/work-orders/:id/transition", web.Perm("operations:work_order:update"), a.pageWOTransition)
 	r.GET("/operations/attachments/:id/content", web.Perm("operations:work_order:read"), a.pageAttachment)
 	r.GET("/operations/technicians", web.Perm("operations:technician:read"), a.pageTechIndex)
+	r.GET("/operations/technicians/new", web.Perm("operations:technician:write"), a.pageTechNew)
+	r.POST("/operations/technicians", web.Perm("operations:technician:write"), a.pageTechCreate)
 	r.GET("/operations/technicians/:id", web.Perm("operations:technician:read"), a.pageTechView)
 	r.GET("/customers", web.Perm("customer:account:read"), a.pageCustomerIndex)
 	r.GET("/customers/picker", web.Perm("customer:account:read"), a.pageCustomerPicker)
@@ -524,7 +526,7 @@ func (a *Area) pageTechIndex(c *gin.Context) {
 		q = "&q=" + url.QueryEscape(c.Query("q"))
 	}
 	a.s.Render(c, "operations/technicians.html", gin.H{"Title": "Technicians", "Items": items, "Total": total, "Limit": limit, "Offset": offset,
-		"Q": c.Query("q"), "Query": q})
+		"Q": c.Query("q"), "Query": q, "CanCreate": hub.PrincipalFrom(c.Request.Context()).Can("operations:technician:write")})
 }
 
 func (a *Area) pageTechView(c *gin.Context) {
@@ -661,4 +663,106 @@ func (a *Area) pageCustomerCreate(c *gin.Context) {
 	}
 	a.s.Flash(c, "Created "+cu.Number+" "+cu.Name)
 	c.Redirect(http.StatusSeeOther, "/admin/customers/"+cu.ID)
+}
+
+// techForm is the new-technician form as typed (never the password).
+type techForm struct {
+	FirstName, LastName, Email, Phone, Title, Region, Primary string
+	Skills                                                    map[string]string // skill id → proficiency as typed
+}
+
+func (f techForm) HasSkill(id string) bool { _, ok := f.Skills[id]; return ok }
+func (f techForm) Proficiency(id string) string {
+	if v, ok := f.Skills[id]; ok {
+		return v
+	}
+	return "50"
+}
+
+type skillOpt struct{ ID, Name string }
+
+func (a *Area) skillOpts(c *gin.Context) []skillOpt {
+	rows, err := a.Svc.DB.Pool.Query(c.Request.Context(), `SELECT id::text, name FROM skills ORDER BY name`)
+	if err != nil {
+		return nil
+	}
+	defer rows.Close()
+	var out []skillOpt
+	for rows.Next() {
+		var o skillOpt
+		if rows.Scan(&o.ID, &o.Name) == nil {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func (a *Area) renderTechForm(c *gin.Context, status int, f techForm, err error) {
+	data := gin.H{"Title": "New technician", "Form": f, "Skills": a.skillOpts(c), "Errors": map[string]string{}}
+	if err != nil {
+		var he *hub.Error
+		if !errors.As(err, &he) {
+			web.Error(c, err)
+			return
+		}
+		data["FormError"] = he.Message
+		if he.Fields != nil {
+			data["Errors"] = he.Fields
+		}
+	}
+	c.Status(status)
+	a.s.Render(c, "operations/technician_form.html", data)
+}
+
+func (a *Area) pageTechNew(c *gin.Context) {
+	a.renderTechForm(c, http.StatusOK, techForm{Title: "Field technician", Skills: map[string]string{}}, nil)
+}
+
+// pageTechCreate validates the skills before anything is written, so a refused form creates no
+// half technician.
+func (a *Area) pageTechCreate(c *gin.Context) {
+	f := techForm{FirstName: strings.TrimSpace(c.PostForm("first_name")), LastName: strings.TrimSpace(c.PostForm("last_name")),
+		Email: strings.TrimSpace(c.PostForm("email")), Phone: strings.TrimSpace(c.PostForm("phone")), Title: strings.TrimSpace(c.PostForm("title")),
+		Region: strings.TrimSpace(c.PostForm("region")), Primary: c.PostForm("primary_skill"), Skills: map[string]string{}}
+	known := map[string]bool{}
+	for _, s := range a.skillOpts(c) {
+		known[s.ID] = true
+	}
+	fields := hub.Fields{}
+	var skills []TechSkillInput
+	for _, id := range c.PostFormArray("skill") {
+		v := strings.TrimSpace(c.PostForm("proficiency_" + id))
+		f.Skills[id] = v
+		n, err := strconv.Atoi(v)
+		switch {
+		case !known[id]:
+			fields.Add("skills", "one of the skills no longer exists: reload the page")
+		case err != nil || n < 0 || n > 100:
+			fields.Add("skills", "each proficiency must be a whole number from 0 to 100")
+		default:
+			skills = append(skills, TechSkillInput{SkillID: id, Proficiency: &n, IsPrimary: id == f.Primary})
+		}
+	}
+	if f.Primary != "" && !f.HasSkill(f.Primary) {
+		fields.Add("skills", "the primary skill (★) must be one of the ticked skills")
+	}
+	if err := fields.Err(); err != nil {
+		a.renderTechForm(c, http.StatusBadRequest, f, err)
+		return
+	}
+	t, err := a.Svc.CreateTechnician(c.Request.Context(), TechnicianCreate{FirstName: f.FirstName, LastName: f.LastName, Email: f.Email,
+		Password: c.PostForm("password"), Phone: f.Phone, Region: f.Region, Title: f.Title}, actor(c))
+	if err != nil {
+		a.renderTechForm(c, web.StatusFor(hub.ErrorCode(err)), f, err)
+		return
+	}
+	for _, s := range skills {
+		if _, err := a.Svc.SetTechnicianSkill(c.Request.Context(), t.ID, s, actor(c)); err != nil {
+			a.s.Flash(c, "Created "+t.Name+", but a skill was not saved: "+err.Error())
+			c.Redirect(http.StatusSeeOther, "/admin/operations/technicians/"+t.ID)
+			return
+		}
+	}
+	a.s.Flash(c, "Created "+t.Name)
+	c.Redirect(http.StatusSeeOther, "/admin/operations/technicians/"+t.ID)
 }

@@ -279,3 +279,47 @@ func TestCustomerCreatePage(t *testing.T) {
 	}
 	e.page(c, res.Header.Get("Location"), 200)
 }
+
+// A technician created from the staff page can sign in and carries the ticked skills; a bad
+// proficiency is refused before anyone is created.
+func TestTechnicianCreatePage(t *testing.T) {
+	e := setup(t)
+	c := e.staff(hubtest.AdminEmail, hubtest.AdminPassword)
+	if list := e.page(c, "/admin/operations/technicians", 200); !strings.Contains(list, `href="/admin/operations/technicians/new"`) {
+		t.Fatal("no New technician button")
+	}
+	form := e.page(c, "/admin/operations/technicians/new", 200)
+	csrf := csrfRE.FindStringSubmatch(form)[1]
+	var s1, s2 string
+	if err := e.DB.Pool.QueryRow(t.Context(), `SELECT (array_agg(id::text ORDER BY name))[1], (array_agg(id::text ORDER BY name))[2] FROM skills`).Scan(&s1, &s2); err != nil {
+		t.Fatal(err)
+	}
+	base := url.Values{"first_name": {"Rosa"}, "last_name": {"Nakai"}, "email": {"rosa.nakai@example.com"}, "password": {"Sp1ice-all-day"},
+		"region": {"Belgrade"}, "skill": {s1, s2}, "proficiency_" + s1: {"85"}, "proficiency_" + s2: {"140"}, "primary_skill": {s1}}
+	base.Set("csrf_token", csrf)
+	res, err := c.PostForm(e.URL+"/admin/operations/technicians", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 400 || !strings.Contains(string(body), "from 0 to 100") || !strings.Contains(string(body), `value="Rosa"`) {
+		t.Fatalf("bad proficiency: %d %.1500s", res.StatusCode, body)
+	}
+	var n int
+	e.DB.Pool.QueryRow(t.Context(), `SELECT count(*) FROM people WHERE email = 'rosa.nakai@example.com'`).Scan(&n)
+	if n != 0 {
+		t.Fatal("a refused form created the person")
+	}
+	base.Set("proficiency_"+s2, "40")
+	if res := e.post(c, "/admin/operations/technicians", csrf, base); res.StatusCode != 303 {
+		t.Fatalf("create: %d", res.StatusCode)
+	}
+	var skills, primary int
+	e.DB.Pool.QueryRow(t.Context(), `SELECT count(*), count(*) FILTER (WHERE ts.is_primary AND ts.skill_id = $1) FROM technician_skills ts
+		JOIN people p ON p.id = ts.person_id WHERE p.email = 'rosa.nakai@example.com'`, s1).Scan(&skills, &primary)
+	if skills != 2 || primary != 1 {
+		t.Fatalf("skills %d, primary %d", skills, primary)
+	}
+	e.Token("rosa.nakai@example.com", "Sp1ice-all-day") // the new technician can sign in
+}
