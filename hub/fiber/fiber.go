@@ -11,7 +11,9 @@ package fiber
 
 import (
 	"fmt"
+	"math"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -149,6 +151,77 @@ func (k *Kind) allows(geomType string) bool {
 
 // attrJSON is the SQL that renders a row's attributes (and its props) as one JSON object; rows
 // without props take the cheaper json_build_object path.
+// attrCol is one GeoJSON property read as text and written by appendAttrs.
+type attrCol struct {
+	Name   string
+	SQL    string // a text expression
+	Number bool   // written unquoted
+	Round  bool   // a float written to 0.1
+}
+
+// attrCols are the kind's properties in the order features carry them.
+func (k *Kind) attrCols() []attrCol {
+	var out []attrCol
+	for _, a := range k.Attrs {
+		out = append(out, attrCol{Name: a.Name, SQL: a.Name + "::text", Number: a.Type == AInt || a.Type == AFloat})
+	}
+	if k.Name == "splitter" {
+		out = append(out, attrCol{Name: "input_ports", SQL: "input_ports::text", Number: true},
+			attrCol{Name: "output_ports", SQL: "output_ports::text", Number: true})
+	}
+	if k.Lines {
+		out = append(out, attrCol{Name: "length_m", SQL: "length_m::text", Number: true, Round: true})
+	}
+	return out
+}
+
+// attrArraySQL selects the kind's properties as a text[] (in attrCols order) and the free-form
+// props without those keys (NULL when empty): much cheaper for PostgreSQL than building JSON per
+// row, and appendAttrs writes the JSON in Go.
+func (k *Kind) attrArraySQL() string {
+	cols := k.attrCols()
+	vals, names := make([]string, len(cols)), make([]string, len(cols))
+	for i, c := range cols {
+		vals[i], names[i] = c.SQL, "'"+c.Name+"'"
+	}
+	return "ARRAY[" + strings.Join(vals, ", ") + "]::text[], CASE WHEN props = '{}'::jsonb THEN NULL ELSE (props - ARRAY[" +
+		strings.Join(names, ", ") + "]::text[])::text END"
+}
+
+// appendAttrs writes ,"name":value for each property (vals in attrCols order), then the free-form
+// props' members (props is a JSON object or nil).
+func (k *Kind) appendAttrs(b []byte, vals []*string, props *string) []byte {
+	for i, c := range k.attrCols() {
+		if i >= len(vals) {
+			break
+		}
+		b = append(b, ',', '"')
+		b = append(b, c.Name...)
+		b = append(b, '"', ':')
+		v := vals[i]
+		switch {
+		case v == nil:
+			b = append(b, "null"...)
+		case c.Round:
+			f, err := strconv.ParseFloat(*v, 64)
+			if err != nil {
+				b = append(b, "null"...)
+				break
+			}
+			b = strconv.AppendFloat(b, math.Round(f*10)/10, 'f', -1, 64)
+		case c.Number:
+			b = append(b, *v...)
+		default:
+			b = appendJSONString(b, *v)
+		}
+	}
+	if props != nil && len(*props) > 2 {
+		b = append(b, ',')
+		b = append(b, (*props)[1:len(*props)-1]...)
+	}
+	return b
+}
+
 func (k *Kind) attrJSON() string {
 	var b strings.Builder
 	for i, a := range k.Attrs {

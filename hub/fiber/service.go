@@ -115,16 +115,16 @@ func featureSQL(q FeatureQuery) (string, []any) {
 	}
 	var parts []string
 	for _, k := range q.Kinds {
-		attrs := "NULL::text"
+		attrs := "NULL::text[], NULL::text"
 		if !q.Minimal {
-			attrs = k.attrJSON()
+			attrs = k.attrArraySQL()
 		}
 		parts = append(parts, fmt.Sprintf("SELECT '%s'::text, id::text, name, status::text, version, ST_AsGeoJSON(geom, 7), %s, %s FROM %s WHERE %s",
 			k.Name, attrs, dist, k.Table, cond))
 	}
 	sql := strings.Join(parts, " UNION ALL ")
 	if q.Near {
-		sql = "SELECT * FROM (" + sql + ") f ORDER BY 8"
+		sql = "SELECT * FROM (" + sql + ") f ORDER BY 9"
 	}
 	if q.Limit > 0 {
 		sql += " LIMIT " + arg(q.Limit)
@@ -149,20 +149,22 @@ func (s *Service) FeatureCollection(ctx context.Context, q FeatureQuery) (body [
 	var kind, id, name, status string
 	var version int64
 	var geom []byte
-	var attrs *string
+	var vals []*string
+	var props *string
 	var dist *float64
 	for rows.Next() {
 		if limit > 0 && n == limit {
 			truncated = true
 			break
 		}
-		if err := rows.Scan(&kind, &id, &name, &status, &version, &geom, &attrs, &dist); err != nil {
+		vals = vals[:0]
+		if err := rows.Scan(&kind, &id, &name, &status, &version, &geom, &vals, &props, &dist); err != nil {
 			return nil, 0, false, err
 		}
 		if n > 0 {
 			b = append(b, ',')
 		}
-		b = appendFeature(b, kind, id, name, status, version, geom, attrs, dist)
+		b = appendFeature(b, KindByName(kind), id, name, status, version, geom, vals, props, dist)
 		n++
 	}
 	if err := rows.Err(); err != nil {
@@ -176,7 +178,7 @@ func (s *Service) FeatureCollection(ctx context.Context, q FeatureQuery) (body [
 	return b, n, truncated, nil
 }
 
-func appendFeature(b []byte, kind, id, name, status string, version int64, geom []byte, attrs *string, dist *float64) []byte {
+func appendFeature(b []byte, k *Kind, id, name, status string, version int64, geom []byte, vals []*string, props *string, dist *float64) []byte {
 	b = append(b, `{"type":"Feature","id":"`...)
 	b = append(b, id...)
 	b = append(b, `","geometry":`...)
@@ -184,7 +186,7 @@ func appendFeature(b []byte, kind, id, name, status string, version int64, geom 
 	b = append(b, `,"properties":{"id":"`...)
 	b = append(b, id...)
 	b = append(b, `","kind":"`...)
-	b = append(b, kind...)
+	b = append(b, k.Name...)
 	b = append(b, `","name":`...)
 	b = appendJSONString(b, name)
 	b = append(b, `,"status":"`...)
@@ -195,9 +197,8 @@ func appendFeature(b []byte, kind, id, name, status string, version int64, geom 
 		b = append(b, `,"distance_m":`...)
 		b = strconv.AppendFloat(b, math.Round(*dist*10)/10, 'f', -1, 64)
 	}
-	if attrs != nil && len(*attrs) > 2 {
-		b = append(b, ',')
-		b = append(b, (*attrs)[1:len(*attrs)-1]...)
+	if vals != nil {
+		b = k.appendAttrs(b, vals, props)
 	}
 	return append(b, "}}"...)
 }
@@ -223,16 +224,20 @@ func findFeature(ctx context.Context, q querier, k *Kind, id string) (json.RawMe
 	var name, status string
 	var version int64
 	var geom []byte
-	var attrs *string
+	var vals []*string
+	var props *string
 	err := q.QueryRow(ctx, fmt.Sprintf(`SELECT name, status::text, version, ST_AsGeoJSON(geom, 7), %s FROM %s WHERE id = $1 AND deleted_at IS NULL`,
-		k.attrJSON(), k.Table), id).Scan(&name, &status, &version, &geom, &attrs)
+		k.attrArraySQL(), k.Table), id).Scan(&name, &status, &version, &geom, &vals, &props)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound(k.Label)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return appendFeature(nil, k.Name, id, name, status, version, geom, attrs, nil), nil
+	if vals == nil {
+		vals = []*string{}
+	}
+	return appendFeature(nil, k, id, name, status, version, geom, vals, props, nil), nil
 }
 
 // FindKindOf returns the kind of the live object with this id, searching every table.
