@@ -10,11 +10,15 @@ import (
 	"testing"
 	"time"
 
+	"dotmac.dev/field/hub/app"
 	"dotmac.dev/field/hub/fiber"
 	"dotmac.dev/field/hub/hubtest"
 )
 
 // The tests draw their plant near 50°N 10°E, far from the Bozeman demo plant.
+
+// importLimit is the import body limit of the test hub: above the server-wide 1 MiB.
+const importLimit = 3 << 20
 
 type env struct {
 	*hubtest.Env
@@ -23,7 +27,10 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := hubtest.New(t, hubtest.Options{Demo: true})
+	e := hubtest.New(t, hubtest.Options{Demo: true, Configure: func(c *app.Config) {
+		c.MaxBodyBytes = 1 << 20
+		c.FiberImportMaxBytes = importLimit
+	}})
 	return &env{Env: e,
 		admin:      e.Token("admin@example.com", "admin123!"),
 		tech:       e.Token("tech1@example.com", "tech123!"),
@@ -635,6 +642,39 @@ func TestFiber(t *testing.T) {
 		e.DB.Pool.QueryRow(context.Background(), `SELECT id FROM fiber_change_requests ORDER BY created_at LIMIT 1`).Scan(&crID)
 		if r := e.Send(c, mustReq(t, "GET", e.URL+"/admin/network/change-requests/"+crID, "")); r.Status != http.StatusOK || !strings.Contains(string(r.Body), "Before and after") {
 			t.Errorf("review page %d", r.Status)
+		}
+	})
+
+	// The import route has its own body limit (Router.BodyLimit): a file over the server-wide
+	// 1 MiB imports, one over the import limit is a 413, and other routes keep 1 MiB.
+	t.Run("ImportBodyLimit", func(t *testing.T) {
+		var fs []string
+		for i := 0; len(fs) == 0 || len(strings.Join(fs, ",")) < 2<<20; i++ {
+			fs = append(fs, feature("pole", fmt.Sprintf(`{"type":"Point","coordinates":[20.%07d,50.0001]}`, i), fmt.Sprintf(`"name":"BL-%06d"`, i)))
+		}
+		body := collection(fs...)
+		if len(body) <= 1<<20 || len(body) >= importLimit {
+			t.Fatalf("body of %d bytes", len(body))
+		}
+		r := e.Do("POST", "/api/v1/fiber/import", e.admin, body)
+		if r.Status != http.StatusOK {
+			t.Fatalf("big import: %d %s", r.Status, firstN(r.Body, 300))
+		}
+		if n := e.count(t, "poles WHERE name LIKE 'BL-%'"); n != len(fs) {
+			t.Fatalf("imported %d of %d poles", n, len(fs))
+		}
+
+		pad := strings.Repeat("x", importLimit)
+		r = e.Do("POST", "/api/v1/fiber/import", e.admin, collection(feature("pole", `{"type":"Point","coordinates":[21,50]}`, `"name":"TOO-BIG","note":"`+pad+`"`)))
+		if r.Status != http.StatusRequestEntityTooLarge || r.ErrorCode() != "invalid" {
+			t.Fatalf("over the import limit: %d %s", r.Status, firstN(r.Body, 300))
+		}
+		if n := e.count(t, "poles WHERE name = 'TOO-BIG'"); n != 0 {
+			t.Fatalf("an over-limit import wrote %d poles", n)
+		}
+		r = e.Do("POST", "/api/v1/fiber/objects/pole", e.admin, `{"type":"Feature","geometry":{"type":"Point","coordinates":[21,50]},"properties":{"note":"`+pad[:2<<20]+`"}}`)
+		if r.Status != http.StatusRequestEntityTooLarge {
+			t.Fatalf("another route over 1 MiB: %d %s", r.Status, firstN(r.Body, 300))
 		}
 	})
 }

@@ -52,6 +52,7 @@ func (a *Area) pageRoutes(s *web.Server) {
 	ad.POST("/network/change-requests/:id/reject", web.Perm("network:change_request:review"), a.handleCRReviewForm(false))
 	ad.GET("/network/import", web.Perm("network:fiber:import"), a.handleImportPage)
 	ad.POST("/network/import", web.Perm("network:fiber:import"), a.handleImportForm)
+	ad.BodyLimit(http.MethodPost, "/network/import", a.ImportMaxBytes+1<<20) // the file and its multipart envelope
 	s.Root.GET("/assets/fiber/*path", web.Public, handleStatic)
 
 	s.AddNav("Network", "Network map", "/admin/network/map", "gis:map:view")
@@ -399,7 +400,6 @@ func (a *Area) handleImportPage(c *gin.Context) {
 }
 
 func (a *Area) handleImportForm(c *gin.Context) {
-	raiseBodyLimit(c, a.ImportMaxBytes)
 	fh, err := c.FormFile("file")
 	if err != nil {
 		a.s.FormError(c, hub.Errorf(hub.EINVALID, "choose a GeoJSON file"), "/admin/network/import")

@@ -105,13 +105,14 @@ type Server struct {
 	Vendor *Router // /vendor
 	Root   *Router // everything else (health, auth pages, static, public links)
 
-	access    map[string]Access
-	metrics   *httpMetrics
-	tmpl      *Templates
-	nav       []NavSection
-	dash      []DashboardSource
-	portalSrc map[hub.Portal][]PortalSource
-	static    map[string]fs.FS
+	access     map[string]Access
+	bodyLimits map[string]int64 // "POST /api/v1/fiber/import" → bytes, from Router.BodyLimit
+	metrics    *httpMetrics
+	tmpl       *Templates
+	nav        []NavSection
+	dash       []DashboardSource
+	portalSrc  map[hub.Portal][]PortalSource
+	static     map[string]fs.FS
 }
 
 // New builds the router with every route.
