@@ -677,6 +677,116 @@ func TestFiber(t *testing.T) {
 			t.Fatalf("another route over 1 MiB: %d %s", r.Status, firstN(r.Body, 300))
 		}
 	})
+
+	// Moving a point object marks the cables connected to it geometry_stale; redrawing one clears it.
+	t.Run("MovingAPointMarksCablesStale", func(t *testing.T) {
+		stale := func(id string) bool {
+			t.Helper()
+			var f struct{ Properties map[string]any }
+			r := e.Do("GET", "/api/v1/fiber/objects/segment/"+id, e.admin, nil)
+			if r.Status != http.StatusOK {
+				t.Fatalf("segment %s: %d %s", id, r.Status, r.Body)
+			}
+			r.JSON(t, &f)
+			v, ok := f.Properties["geometry_stale"].(bool)
+			if !ok {
+				t.Fatalf("segment %s has no geometry_stale: %v", id, f.Properties)
+			}
+			return v
+		}
+		create := func(body string) string {
+			t.Helper()
+			r := e.Do("POST", "/api/v1/fiber/objects/segment", e.admin, body)
+			if r.Status != http.StatusCreated {
+				t.Fatalf("create segment %d %s", r.Status, r.Body)
+			}
+			var f struct{ Properties map[string]any }
+			r.JSON(t, &f)
+			return f.Properties["id"].(string)
+		}
+		patch := func(kind, id, body string) {
+			t.Helper()
+			if r := e.Do("PATCH", "/api/v1/fiber/objects/"+kind+"/"+id, e.admin, body); r.Status != http.StatusOK {
+				t.Fatalf("patch %s %d %s", kind, r.Status, r.Body)
+			}
+		}
+		// named: its route is far from the cabinet, but it says it starts there
+		named := create(`{"type":"Feature","geometry":{"type":"LineString","coordinates":[[10.01,50.01],[10.011,50.01]]},"properties":{"from_point_id":"` + ids.cab + `"}}`)
+		// passing: crosses where SC-1 stands without ending there
+		passing := create(`{"type":"Feature","geometry":{"type":"LineString","coordinates":[[10.002,49.999],[10.002,50.001]]}}`)
+		for _, id := range []string{ids.segA, ids.segB, ids.segC, named, passing} {
+			if stale(id) {
+				t.Fatalf("segment %s is stale before anything moved (the pole moved mid-cable in ChangeRequests)", id)
+			}
+		}
+
+		// renaming, or saving the same position, moves nothing
+		patch("splice_closure", ids.closure2, `{"geometry":{"type":"Point","coordinates":[10.004,50.0]},"properties":{"name":"SC-2 renamed"}}`)
+		if stale(ids.segB) || stale(ids.segC) {
+			t.Fatal("saving a closure where it stands marked its cables stale")
+		}
+
+		// SC-1 moves: DIST-A ends there (and is spliced there), DIST-B starts there
+		patch("splice_closure", ids.closure, `{"geometry":{"type":"Point","coordinates":[10.0021,50.0001]}}`)
+		if !stale(ids.segA) || !stale(ids.segB) {
+			t.Fatal("the cables at a moved closure are not stale")
+		}
+		if stale(ids.segC) || stale(named) || stale(passing) {
+			t.Fatal("a cable not ending at the moved closure was marked stale")
+		}
+		// the cabinet moves: the cable naming it as from_point_id
+		patch("fdh_cabinet", ids.cab, `{"geometry":{"type":"Point","coordinates":[10.0006,50.0005]}}`)
+		if !stale(named) || stale(passing) {
+			t.Fatal("from_point_id: a cable starting at the moved cabinet is not stale")
+		}
+		// a change request that moves SC-2 marks DROP-C once applied
+		r := e.Do("POST", "/api/v1/field/fiber/change-requests", e.tech, `{"kind":"splice_closure","operation":"update","object_id":"`+ids.closure2+`","geometry":{"type":"Point","coordinates":[10.00405,50.0]}}`)
+		var cr fiber.ChangeRequest
+		r.JSON(t, &cr)
+		if stale(ids.segC) {
+			t.Fatal("a pending proposal marked a cable stale")
+		}
+		if r := e.Do("POST", "/api/v1/fiber/change-requests/"+cr.ID+"/apply", e.admin, nil); r.Status != http.StatusOK {
+			t.Fatalf("apply %d %s", r.Status, r.Body)
+		}
+		if !stale(ids.segC) {
+			t.Fatal("an applied move did not mark the cable stale")
+		}
+
+		// the segment page says so; redrawing the route clears it
+		c := signIn(t, e, "/auth/login", "admin@example.com", "admin123!")
+		page := e.Send(c, mustReq(t, "GET", e.URL+"/admin/network/objects/segment/"+ids.segA, ""))
+		if page.Status != http.StatusOK || !strings.Contains(string(page.Body), "Route out of date") {
+			t.Fatalf("segment page %d: no stale notice", page.Status)
+		}
+		patch("segment", ids.segA, `{"geometry":{"type":"LineString","coordinates":[[10.0006,50.0005],[10.0021,50.0001]]}}`)
+		if stale(ids.segA) || !stale(ids.segB) {
+			t.Fatal("redrawing DIST-A did not clear its flag (or cleared another's)")
+		}
+		page = e.Send(c, mustReq(t, "GET", e.URL+"/admin/network/objects/segment/"+ids.segA, ""))
+		if strings.Contains(string(page.Body), "Route out of date") {
+			t.Fatal("the notice stays after the route was redrawn")
+		}
+	})
+}
+
+// signIn logs in through a portal's web form (double-submit CSRF cookie) and returns the browser.
+func signIn(t *testing.T, e *env, loginPath, email, password string) *http.Client {
+	t.Helper()
+	c := e.Browser()
+	e.Send(c, mustReq(t, "GET", e.URL+loginPath, ""))
+	var csrf string
+	for _, ck := range c.Jar.Cookies(mustURL(t, e.URL)) {
+		if ck.Name == "dmf_login_csrf" {
+			csrf = ck.Value
+		}
+	}
+	req := mustReq(t, "POST", e.URL+loginPath, url.Values{"email": {email}, "password": {password}, "csrf_token": {csrf}}.Encode())
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if r := e.Send(c, req); r.Status != http.StatusSeeOther {
+		t.Fatalf("sign in %s: %d %s", email, r.Status, firstN(r.Body, 300))
+	}
+	return c
 }
 
 func firstN(b []byte, n int) string {
