@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -766,6 +767,143 @@ func TestFiber(t *testing.T) {
 		page = e.Send(c, mustReq(t, "GET", e.URL+"/admin/network/objects/segment/"+ids.segA, ""))
 		if strings.Contains(string(page.Body), "Route out of date") {
 			t.Fatal("the notice stays after the route was redrawn")
+		}
+	})
+
+	// The vendor portal: a vendor lists, proposes and follows its own requests; field messages on
+	// bad input; another vendor's requests are not found; a colleague of the same vendor sees them.
+	t.Run("VendorPortal", func(t *testing.T) {
+		ctx := context.Background()
+		v1 := signIn(t, e, "/vendor/login", "vendor1@example.com", "vendor123!")
+		get := func(c *http.Client, path string) *hubtest.Response {
+			t.Helper()
+			req := mustReq(t, "GET", e.URL+path, "")
+			req.Header.Set("Accept", "text/html")
+			return e.Send(c, req)
+		}
+		csrfRe := regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+		csrfOf := func(c *http.Client) string {
+			t.Helper()
+			r := get(c, "/vendor/fiber/change-requests/new")
+			m := csrfRe.FindSubmatch(r.Body)
+			if r.Status != http.StatusOK || m == nil {
+				t.Fatalf("form %d %s", r.Status, firstN(r.Body, 300))
+			}
+			return string(m[1])
+		}
+		post := func(c *http.Client, form url.Values) *hubtest.Response {
+			t.Helper()
+			req := mustReq(t, "POST", e.URL+"/vendor/fiber/change-requests", form.Encode())
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Accept", "text/html")
+			return e.Send(c, req)
+		}
+		csrf := csrfOf(v1)
+
+		r := get(v1, "/vendor/fiber/change-requests")
+		if r.Status != http.StatusOK || !strings.Contains(string(r.Body), "rejected") {
+			t.Fatalf("list %d %s", r.Status, firstN(r.Body, 500))
+		}
+
+		for name, c := range map[string]struct {
+			form  url.Values
+			field string
+			want  string
+		}{
+			"no kind":         {url.Values{"operation": {"create"}, "lat": {"50"}, "lon": {"10"}}, "kind", "must be one of"},
+			"bad latitude":    {url.Values{"kind": {"pole"}, "operation": {"create"}, "lat": {"north"}, "lon": {"10"}}, "lat", "latitude from -90 to 90"},
+			"both geometries": {url.Values{"kind": {"pole"}, "operation": {"create"}, "lat": {"50"}, "lon": {"10"}, "geometry": {`{"type":"Point","coordinates":[10,50]}`}}, "geometry", "not both"},
+			"properties json": {url.Values{"kind": {"pole"}, "operation": {"create"}, "lat": {"50"}, "lon": {"10"}, "properties": {"height 9"}}, "properties", "must be a JSON object"},
+			"bad attribute":   {url.Values{"kind": {"pole"}, "operation": {"create"}, "lat": {"50"}, "lon": {"10"}, "properties": {`{"material":"gold"}`}}, "properties", "material: must be one of"},
+			"no geometry":     {url.Values{"kind": {"pole"}, "operation": {"create"}}, "geometry", "required"},
+			"unknown object":  {url.Values{"kind": {"pole"}, "operation": {"update"}, "object_id": {"01900000-0000-7000-8000-00000000dead"}, "name": {"x"}}, "object_id", "not found"},
+			"bad object id":   {url.Values{"kind": {"pole"}, "operation": {"delete"}, "object_id": {"pole-7"}}, "object_id", "must be the UUID"},
+			"line by lat/lon": {url.Values{"kind": {"segment"}, "operation": {"create"}, "lat": {"50"}, "lon": {"10"}}, "geometry", "must be a LineString"},
+		} {
+			c.form.Set("csrf_token", csrf)
+			r := post(v1, c.form)
+			if r.Status < 400 || r.Status >= 500 {
+				t.Errorf("%s: status %d", name, r.Status)
+				continue
+			}
+			body := string(r.Body)
+			if !strings.Contains(body, `name="`+c.field+`"`) || !strings.Contains(body, c.want) || !strings.Contains(body, `class="err"`) {
+				t.Errorf("%s: no field message %q for %s (%d)", name, c.want, c.field, r.Status)
+			}
+		}
+		if n := e.count(t, "fiber_change_requests WHERE source = 'vendor' AND status = 'pending'"); n != 0 {
+			t.Fatalf("%d requests from bad forms", n)
+		}
+		// without the CSRF token the form is refused
+		if r := post(v1, url.Values{"kind": {"pole"}, "operation": {"create"}, "lat": {"50.001"}, "lon": {"10.001"}}); r.Status != http.StatusForbidden {
+			t.Fatalf("no csrf: %d", r.Status)
+		}
+
+		form := url.Values{"csrf_token": {csrf}, "client_ref": {"vendor-test-1"}, "kind": {"pole"}, "operation": {"create"},
+			"name": {"V-POLE"}, "lat": {"50.001"}, "lon": {"10.001"}, "properties": {`{"height_m": 9}`}, "note": {"new pole on Elm St"}}
+		r = post(v1, form)
+		loc := r.Header.Get("Location")
+		if r.Status != http.StatusSeeOther || !strings.HasPrefix(loc, "/vendor/fiber/change-requests/") {
+			t.Fatalf("propose %d %s %s", r.Status, loc, firstN(r.Body, 300))
+		}
+		if r := post(v1, form); r.Header.Get("Location") != loc { // a second click sends the same request
+			t.Fatalf("resubmit went to %q, want %q", r.Header.Get("Location"), loc)
+		}
+		r = get(v1, loc)
+		if r.Status != http.StatusOK || !strings.Contains(string(r.Body), "pending") || !strings.Contains(string(r.Body), "V-POLE") {
+			t.Fatalf("view %d %s", r.Status, firstN(r.Body, 500))
+		}
+		crID := strings.TrimPrefix(loc, "/vendor/fiber/change-requests/")
+		if r := get(v1, "/vendor"); !strings.Contains(string(r.Body), loc) {
+			t.Error("the landing page does not link the request")
+		}
+
+		// another vendor (another organization) cannot see it; a colleague at Northline can
+		var northline, other string
+		e.DB.Pool.QueryRow(ctx, `SELECT organization_id FROM people WHERE email = 'vendor1@example.com'`).Scan(&northline)
+		if err := e.DB.Pool.QueryRow(ctx, `INSERT INTO organizations (name, account_type) VALUES ('Other Fibre Co', 'vendor') RETURNING id`).Scan(&other); err != nil {
+			t.Fatal(err)
+		}
+		for email, org := range map[string]string{"vendor2@example.com": other, "colleague@example.com": northline} {
+			r := e.Do("POST", "/api/v1/people", e.admin, map[string]any{"first_name": "V", "last_name": "Two", "email": email,
+				"password": "vendor234!", "organization_id": org, "roles": []string{"vendor"}})
+			if r.Status != http.StatusCreated {
+				t.Fatalf("create %s: %d %s", email, r.Status, r.Body)
+			}
+		}
+		v2 := signIn(t, e, "/vendor/login", "vendor2@example.com", "vendor234!")
+		if r := get(v2, loc); r.Status != http.StatusNotFound {
+			t.Fatalf("another vendor's request: %d", r.Status)
+		}
+		if r := get(v2, "/vendor/fiber/change-requests"); r.Status != http.StatusOK || strings.Contains(string(r.Body), crID) {
+			t.Fatalf("another vendor's list %d shows the request", r.Status)
+		}
+		if r := get(v2, "/vendor/fiber/change-requests/nope"); r.Status != http.StatusNotFound {
+			t.Fatalf("bad id: %d", r.Status)
+		}
+		colleague := signIn(t, e, "/vendor/login", "colleague@example.com", "vendor234!")
+		if r := get(colleague, loc); r.Status != http.StatusOK {
+			t.Fatalf("a colleague's request: %d", r.Status)
+		}
+		// the staff review shows up for the vendor
+		if r := e.Do("POST", "/api/v1/fiber/change-requests/"+crID+"/apply", e.admin, `{"note":"matches the as-built"}`); r.Status != http.StatusOK {
+			t.Fatalf("apply %d %s", r.Status, r.Body)
+		}
+		if r := get(v1, loc); !strings.Contains(string(r.Body), "applied") || !strings.Contains(string(r.Body), "matches the as-built") {
+			t.Fatalf("after review: %s", firstN(r.Body, 800))
+		}
+		if r := get(v1, "/vendor/fiber/change-requests?status=applied"); !strings.Contains(string(r.Body), crID) {
+			t.Fatal("the applied filter misses the request")
+		}
+		if r := get(v1, "/vendor/fiber/change-requests?status=odd"); r.Status != http.StatusBadRequest {
+			t.Fatalf("bad status filter: %d", r.Status)
+		}
+		// signed out, or signed in to another portal: off to the vendor sign-in
+		cust := signIn(t, e, "/portal/login", "customer1@example.com", "customer123!")
+		for _, c := range []*http.Client{e.Browser(), cust} {
+			if r := get(c, "/vendor/fiber/change-requests/new"); r.Status != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/vendor/login") {
+				t.Fatalf("not a vendor: %d %s", r.Status, r.Header.Get("Location"))
+			}
 		}
 	})
 }

@@ -75,6 +75,7 @@ func (a *Area) Routes(s *web.Server) {
 	api.GET("/vendor/fiber/change-requests", web.Perm("vendor:fiber:propose"), a.handleCRMine)
 
 	a.pageRoutes(s)
+	a.vendorRoutes(s)
 }
 
 // --- features ---------------------------------------------------------------------------------

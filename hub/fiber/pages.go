@@ -293,6 +293,14 @@ func (a *Area) handleCRReviewPage(c *gin.Context) {
 		web.Error(c, err)
 		return
 	}
+	rows, geoms, stale := crDiff(cr)
+	a.s.Render(c, "fiber/change_request.html", gin.H{"Title": "Change request " + cr.Number, "CR": cr, "Rows": rows, "Stale": stale,
+		"Geoms": geoms})
+}
+
+// crDiff is a change request's before/after table, both geometries for the map, and whether the
+// object changed since the proposal.
+func crDiff(cr *ChangeRequest) (rows []diffRow, geoms string, stale bool) {
 	before, bg := featureProps(cr.Before)
 	after, ag := featureProps(cr.After)
 	if cr.Kind == "splice" {
@@ -310,7 +318,6 @@ func (a *Area) handleCRReviewPage(c *gin.Context) {
 	for k := range after {
 		names[k] = true
 	}
-	var rows []diffRow
 	for n := range names {
 		if n == "id" || n == "kind" || n == "version" {
 			continue
@@ -328,10 +335,9 @@ func (a *Area) handleCRReviewPage(c *gin.Context) {
 			rows = append(rows, diffRow{"moved", "", strconv.FormatFloat(math.Round(m), 'f', 0, 64) + " m", true})
 		}
 	}
-	stale := cr.BaseVersion != nil && cr.CurrentVersion != nil && *cr.BaseVersion != *cr.CurrentVersion
-	geoms, _ := json.Marshal(map[string]any{"before": json.RawMessage(orNull(bg)), "after": json.RawMessage(orNull(ag))})
-	a.s.Render(c, "fiber/change_request.html", gin.H{"Title": "Change request " + cr.Number, "CR": cr, "Rows": rows, "Stale": stale,
-		"Geoms": string(geoms)})
+	stale = cr.BaseVersion != nil && cr.CurrentVersion != nil && *cr.BaseVersion != *cr.CurrentVersion
+	g, _ := json.Marshal(map[string]any{"before": json.RawMessage(orNull(bg)), "after": json.RawMessage(orNull(ag))})
+	return rows, string(g), stale
 }
 
 // geomText shows a point as "lat, lon" and other geometries by type and size.
