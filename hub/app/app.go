@@ -27,6 +27,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"dotmac.dev/field/hub"
+	"dotmac.dev/field/hub/fiber"
 	"dotmac.dev/field/hub/natsembed"
 	"dotmac.dev/field/hub/postgres"
 	"dotmac.dev/field/hub/secret"
@@ -260,6 +261,15 @@ func (a *App) SeedDemo(ctx context.Context, out io.Writer) (bool, error) {
 		return false, err
 	}
 	return seed.Run(ctx, a.DB, out, a.HashParams)
+}
+
+// FiberImport imports a GeoJSON FeatureCollection into the fiber plant, all or nothing, as the
+// import API does (hub fiber-import). A rejected file is a *fiber.ImportError.
+func (a *App) FiberImport(ctx context.Context, r io.Reader, progress fiber.Progress) (*fiber.ImportResult, error) {
+	if err := a.Migrate(ctx); err != nil {
+		return nil, err
+	}
+	return fiber.NewService(a.DB, a.Logger).Import(ctx, r, nil, progress)
 }
 
 // RouteTable builds a router without connecting anything and lists its routes.

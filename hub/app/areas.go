@@ -26,7 +26,9 @@ var areaBuilders = []func(ctx context.Context, a *App) (web.Area, error){
 		return dispatch.New(ctx, dispatch.Deps{DB: a.DB, NC: a.NC, Logger: a.Logger, PublicURL: a.Config.PublicURL, Go: a.Go})
 	},
 	func(ctx context.Context, a *App) (web.Area, error) {
-		return fiber.NewArea(fiber.NewService(a.DB, a.Logger)), nil
+		ar := fiber.NewArea(fiber.NewService(a.DB, a.Logger))
+		ar.ImportMaxBytes = a.Config.FiberImportMaxBytes
+		return ar, nil
 	},
 	func(ctx context.Context, a *App) (web.Area, error) {
 		workorder.RegisterMaterialsSource(func(ctx context.Context, q workorder.Querier, id string) ([]field.Material, error) {

@@ -18,46 +18,49 @@ import (
 
 // Config is the hub's one configuration, from flags and the environment, validated at start.
 type Config struct {
-	Addr          string
-	DatabaseURL   string
-	RedisURL      string
-	NATSURL       string
-	NATSListen    string
-	DataDir       string
-	JWTKeys       string
-	AccessTTL     time.Duration
-	RateLimit     int
-	RateWindow    time.Duration
-	LoginLimit    int
-	MaxBodyBytes  int64
-	LogLevel      string
-	LogFormat     string
-	Worker        bool
-	SecureCookies bool
-	PublicURL     string
-	DBMaxConns    int
+	Addr         string
+	DatabaseURL  string
+	RedisURL     string
+	NATSURL      string
+	NATSListen   string
+	DataDir      string
+	JWTKeys      string
+	AccessTTL    time.Duration
+	RateLimit    int
+	RateWindow   time.Duration
+	LoginLimit   int
+	MaxBodyBytes int64
+	// FiberImportMaxBytes is the body limit of the GeoJSON import (API and admin upload).
+	FiberImportMaxBytes int64
+	LogLevel            string
+	LogFormat           string
+	Worker              bool
+	SecureCookies       bool
+	PublicURL           string
+	DBMaxConns          int
 }
 
 // DefaultConfig returns the defaults, overridden by the environment.
 func DefaultConfig() Config {
 	return Config{
-		Addr:          env("HUB_ADDR", "127.0.0.1:8080"),
-		DatabaseURL:   env("DATABASE_URL", ""),
-		RedisURL:      env("REDIS_URL", "redis://127.0.0.1:6379/0"),
-		NATSURL:       env("NATS_URL", ""),
-		NATSListen:    env("HUB_NATS_LISTEN", "127.0.0.1:7422"),
-		DataDir:       env("HUB_DATA_DIR", ".data/hub"),
-		JWTKeys:       env("HUB_JWT_KEYS", ""),
-		AccessTTL:     envDuration("HUB_ACCESS_TTL", 15*time.Minute),
-		RateLimit:     envInt("HUB_RATE_LIMIT", 100),
-		RateWindow:    envDuration("HUB_RATE_WINDOW", 60*time.Second),
-		MaxBodyBytes:  int64(envInt("HUB_MAX_BODY_BYTES", 1<<20)),
-		LogLevel:      env("HUB_LOG_LEVEL", "info"),
-		LogFormat:     env("HUB_LOG_FORMAT", "text"),
-		Worker:        envBool("HUB_WORKER", true),
-		SecureCookies: envBool("HUB_SECURE_COOKIES", false),
-		PublicURL:     env("HUB_PUBLIC_URL", ""),
-		DBMaxConns:    envInt("HUB_DB_MAX_CONNS", 40),
+		Addr:                env("HUB_ADDR", "127.0.0.1:8080"),
+		DatabaseURL:         env("DATABASE_URL", ""),
+		RedisURL:            env("REDIS_URL", "redis://127.0.0.1:6379/0"),
+		NATSURL:             env("NATS_URL", ""),
+		NATSListen:          env("HUB_NATS_LISTEN", "127.0.0.1:7422"),
+		DataDir:             env("HUB_DATA_DIR", ".data/hub"),
+		JWTKeys:             env("HUB_JWT_KEYS", ""),
+		AccessTTL:           envDuration("HUB_ACCESS_TTL", 15*time.Minute),
+		RateLimit:           envInt("HUB_RATE_LIMIT", 100),
+		RateWindow:          envDuration("HUB_RATE_WINDOW", 60*time.Second),
+		MaxBodyBytes:        int64(envInt("HUB_MAX_BODY_BYTES", 1<<20)),
+		FiberImportMaxBytes: int64(envInt("HUB_FIBER_IMPORT_MAX_BYTES", 256<<20)),
+		LogLevel:            env("HUB_LOG_LEVEL", "info"),
+		LogFormat:           env("HUB_LOG_FORMAT", "text"),
+		Worker:              envBool("HUB_WORKER", true),
+		SecureCookies:       envBool("HUB_SECURE_COOKIES", false),
+		PublicURL:           env("HUB_PUBLIC_URL", ""),
+		DBMaxConns:          envInt("HUB_DB_MAX_CONNS", 40),
 	}
 }
 
@@ -75,6 +78,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RateWindow, "rate-window", c.RateWindow, "rate limit window (HUB_RATE_WINDOW)")
 	fs.IntVar(&c.LoginLimit, "login-rate-limit", c.LoginLimit, "logins and refreshes per IP per minute (HUB_LOGIN_RATE_LIMIT)")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest request body (HUB_MAX_BODY_BYTES)")
+	fs.Int64Var(&c.FiberImportMaxBytes, "fiber-import-max-bytes", c.FiberImportMaxBytes, "largest GeoJSON import body (HUB_FIBER_IMPORT_MAX_BYTES)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug|info|warn|error (HUB_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text|json (HUB_LOG_FORMAT)")
 	fs.BoolVar(&c.Worker, "worker", c.Worker, "serve: also run background jobs in this process (HUB_WORKER)")
@@ -105,6 +109,9 @@ func (c *Config) Validate(cmd string) error {
 	}
 	if c.MaxBodyBytes < 1024 {
 		errs = append(errs, "HUB_MAX_BODY_BYTES must be at least 1024")
+	}
+	if c.FiberImportMaxBytes < 1024 {
+		errs = append(errs, "HUB_FIBER_IMPORT_MAX_BYTES must be at least 1024")
 	}
 	if c.AccessTTL < time.Minute || c.AccessTTL > 24*time.Hour {
 		errs = append(errs, "HUB_ACCESS_TTL must be between 1m and 24h")

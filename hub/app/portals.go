@@ -87,8 +87,9 @@ func (a *App) portalSections() {
 		return []web.PortalSection{{Title: fmt.Sprintf("Accounts (%d)", n), Body: template.HTML(b.String())}}
 	})
 	a.Server.AddPortalSection(hub.PortalVendor, func(c *gin.Context, p *hub.Principal) []web.PortalSection {
+		const actions = `<p><a class="btn primary" href="/vendor/fiber/change-requests/new">Propose a change</a> <a class="btn ghost" href="/vendor/fiber/change-requests">All your requests</a></p>`
 		rows, err := a.DB.Pool.Query(c.Request.Context(), `
-			SELECT number, kind, operation, status, created_at FROM fiber_change_requests
+			SELECT id::text, number, kind, operation, status, created_at FROM fiber_change_requests
 			WHERE requested_by = $1 OR ($2 <> '' AND organization_id::text = $2) ORDER BY created_at DESC LIMIT 50`, p.PersonID, p.OrganizationID)
 		if err != nil {
 			return []web.PortalSection{{Title: "Plant change requests", Body: "Change requests cannot be shown right now."}}
@@ -97,23 +98,23 @@ func (a *App) portalSections() {
 		var b strings.Builder
 		n := 0
 		for rows.Next() {
-			var num, kind, op, status string
+			var id, num, kind, op, status string
 			var at time.Time
-			if rows.Scan(&num, &kind, &op, &status, &at) != nil {
+			if rows.Scan(&id, &num, &kind, &op, &status, &at) != nil {
 				continue
 			}
 			if n == 0 {
 				b.WriteString(`<div class="table-wrap"><table><thead><tr><th>Request</th><th>Object</th><th>Change</th><th>Status</th><th>Sent</th></tr></thead><tbody>`)
 			}
 			n++
-			fmt.Fprintf(&b, `<tr><td>%s</td><td>%s</td><td>%s</td><td><span class="badge">%s</span></td><td>%s</td></tr>`,
-				esc(num), esc(kind), esc(op), esc(status), at.UTC().Format("2006-01-02"))
+			fmt.Fprintf(&b, `<tr><td><a href="/vendor/fiber/change-requests/%s">%s</a></td><td>%s</td><td>%s</td><td><span class="badge %s">%s</span></td><td>%s</td></tr>`,
+				esc(id), esc(num), esc(kind), esc(op), esc(status), esc(status), at.UTC().Format("2006-01-02"))
 		}
 		if n == 0 {
-			return []web.PortalSection{{Title: "Plant change requests", Body: template.HTML(`<p class="muted">You have not proposed any changes to the fiber plant. As-built changes you send through the API (POST /api/v1/vendor/fiber/change-requests) appear here with their review status.</p>`)}}
+			return []web.PortalSection{{Title: "Plant change requests", Body: template.HTML(`<p class="muted">You have not proposed any changes to the fiber plant. Propose as-built changes here (or through POST /api/v1/vendor/fiber/change-requests); each appears with its review status.</p>` + actions)}}
 		}
 		b.WriteString(`</tbody></table></div>`)
-		return []web.PortalSection{{Title: "Plant change requests", Body: template.HTML(b.String())}}
+		return []web.PortalSection{{Title: "Plant change requests", Body: template.HTML(actions + b.String())}}
 	})
 }
 

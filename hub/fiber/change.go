@@ -62,6 +62,20 @@ type ChangeRequest struct {
 	AppliedObjectID *string                    `json:"applied_object_id"`
 	AppliedVersion  *int64                     `json:"applied_version"`
 	CreatedAt       time.Time                  `json:"created_at"`
+	// OrganizationID is the requester's organization (a vendor): its people see the request.
+	OrganizationID *string `json:"organization_id"`
+}
+
+// VisibleTo says whether p may see the request outside review: they proposed it, or it came from
+// their organization.
+func (cr *ChangeRequest) VisibleTo(p *hub.Principal) bool {
+	if p == nil {
+		return false
+	}
+	if cr.RequestedBy != nil && *cr.RequestedBy == p.PersonID {
+		return true
+	}
+	return p.OrganizationID != "" && cr.OrganizationID != nil && *cr.OrganizationID == p.OrganizationID
 }
 
 type payload struct {
@@ -290,7 +304,7 @@ const crColumns = `cr.id::text, cr.number, cr.kind, cr.operation, cr.object_id::
 	cr.base_version, cr.note, cr.client_ref, cr.work_order_id::text, cr.requested_by::text,
 	COALESCE(NULLIF(trim(rq.first_name || ' ' || rq.last_name), ''), rq.email::text, ''),
 	cr.reviewed_by::text, COALESCE(NULLIF(trim(rv.first_name || ' ' || rv.last_name), ''), rv.email::text, ''),
-	cr.reviewed_at, cr.review_note, cr.applied_object_id::text, cr.applied_version, cr.created_at
+	cr.reviewed_at, cr.review_note, cr.applied_object_id::text, cr.applied_version, cr.created_at, cr.organization_id::text
 	FROM fiber_change_requests cr LEFT JOIN people rq ON rq.id = cr.requested_by LEFT JOIN people rv ON rv.id = cr.reviewed_by`
 
 func scanCR(r pgx.Row) (*ChangeRequest, error) {
@@ -299,7 +313,7 @@ func scanCR(r pgx.Row) (*ChangeRequest, error) {
 	var before []byte
 	err := r.Scan(&cr.ID, &cr.Number, &cr.Kind, &cr.Operation, &cr.ObjectID, &cr.Status, &cr.Source, &pl, &before,
 		&cr.BaseVersion, &cr.Note, &cr.ClientRef, &cr.WorkOrderID, &cr.RequestedBy, &cr.RequesterName,
-		&cr.ReviewedBy, &cr.ReviewerName, &cr.ReviewedAt, &cr.ReviewNote, &cr.AppliedObjectID, &cr.AppliedVersion, &cr.CreatedAt)
+		&cr.ReviewedBy, &cr.ReviewerName, &cr.ReviewedAt, &cr.ReviewNote, &cr.AppliedObjectID, &cr.AppliedVersion, &cr.CreatedAt, &cr.OrganizationID)
 	if err != nil {
 		return nil, err
 	}
@@ -368,12 +382,19 @@ func afterOf(cr *ChangeRequest) json.RawMessage {
 	return b
 }
 
-// CRFilter filters change requests.
+// CRFilter filters change requests. RequestedBy and OrganizationID together select the requests
+// of that person or of that organization (a vendor's own); either alone selects by it.
 type CRFilter struct {
-	Status      string
-	RequestedBy string
-	Limit       int
-	Offset      int
+	Status         string
+	RequestedBy    string
+	OrganizationID string
+	Limit          int
+	Offset         int
+}
+
+// CRFilterFor selects the change requests p may follow: theirs and their organization's.
+func CRFilterFor(p *hub.Principal) CRFilter {
+	return CRFilter{RequestedBy: p.PersonID, OrganizationID: p.OrganizationID}
 }
 
 // FindChangeRequests lists change requests, newest first.
@@ -387,9 +408,16 @@ func (s *Service) FindChangeRequests(ctx context.Context, f CRFilter) ([]*Change
 		args = append(args, f.Status)
 		where = append(where, "cr.status = $"+strconv.Itoa(len(args)))
 	}
-	if f.RequestedBy != "" {
+	switch {
+	case f.RequestedBy != "" && f.OrganizationID != "":
+		args = append(args, f.RequestedBy, f.OrganizationID)
+		where = append(where, fmt.Sprintf("(cr.requested_by = $%d OR cr.organization_id = $%d)", len(args)-1, len(args)))
+	case f.RequestedBy != "":
 		args = append(args, f.RequestedBy)
 		where = append(where, "cr.requested_by = $"+strconv.Itoa(len(args)))
+	case f.OrganizationID != "":
+		args = append(args, f.OrganizationID)
+		where = append(where, "cr.organization_id = $"+strconv.Itoa(len(args)))
 	}
 	w := strings.Join(where, " AND ")
 	var total int

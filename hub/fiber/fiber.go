@@ -236,6 +236,9 @@ func (k *Kind) attrJSON() string {
 	if k.Lines {
 		b.WriteString(", 'length_m', round(length_m::numeric, 1)")
 	}
+	if k.Name == "segment" {
+		b.WriteString(", 'geometry_stale', geometry_stale")
+	}
 	list := b.String()
 	return "CASE WHEN props = '{}'::jsonb THEN json_build_object(" + list + ")::text ELSE (props || jsonb_build_object(" + list + "))::text END"
 }

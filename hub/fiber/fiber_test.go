@@ -6,15 +6,20 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"dotmac.dev/field/hub/app"
 	"dotmac.dev/field/hub/fiber"
 	"dotmac.dev/field/hub/hubtest"
 )
 
 // The tests draw their plant near 50°N 10°E, far from the Bozeman demo plant.
+
+// importLimit is the import body limit of the test hub: above the server-wide 1 MiB.
+const importLimit = 3 << 20
 
 type env struct {
 	*hubtest.Env
@@ -23,7 +28,10 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := hubtest.New(t, hubtest.Options{Demo: true})
+	e := hubtest.New(t, hubtest.Options{Demo: true, Configure: func(c *app.Config) {
+		c.MaxBodyBytes = 1 << 20
+		c.FiberImportMaxBytes = importLimit
+	}})
 	return &env{Env: e,
 		admin:      e.Token("admin@example.com", "admin123!"),
 		tech:       e.Token("tech1@example.com", "tech123!"),
@@ -637,6 +645,286 @@ func TestFiber(t *testing.T) {
 			t.Errorf("review page %d", r.Status)
 		}
 	})
+
+	// The import route has its own body limit (Router.BodyLimit): a file over the server-wide
+	// 1 MiB imports, one over the import limit is a 413, and other routes keep 1 MiB.
+	t.Run("ImportBodyLimit", func(t *testing.T) {
+		var fs []string
+		for i := 0; len(fs) == 0 || len(strings.Join(fs, ",")) < 2<<20; i++ {
+			fs = append(fs, feature("pole", fmt.Sprintf(`{"type":"Point","coordinates":[20.%07d,50.0001]}`, i), fmt.Sprintf(`"name":"BL-%06d"`, i)))
+		}
+		body := collection(fs...)
+		if len(body) <= 1<<20 || len(body) >= importLimit {
+			t.Fatalf("body of %d bytes", len(body))
+		}
+		r := e.Do("POST", "/api/v1/fiber/import", e.admin, body)
+		if r.Status != http.StatusOK {
+			t.Fatalf("big import: %d %s", r.Status, firstN(r.Body, 300))
+		}
+		if n := e.count(t, "poles WHERE name LIKE 'BL-%'"); n != len(fs) {
+			t.Fatalf("imported %d of %d poles", n, len(fs))
+		}
+
+		pad := strings.Repeat("x", importLimit)
+		r = e.Do("POST", "/api/v1/fiber/import", e.admin, collection(feature("pole", `{"type":"Point","coordinates":[21,50]}`, `"name":"TOO-BIG","note":"`+pad+`"`)))
+		if r.Status != http.StatusRequestEntityTooLarge || r.ErrorCode() != "invalid" {
+			t.Fatalf("over the import limit: %d %s", r.Status, firstN(r.Body, 300))
+		}
+		if n := e.count(t, "poles WHERE name = 'TOO-BIG'"); n != 0 {
+			t.Fatalf("an over-limit import wrote %d poles", n)
+		}
+		r = e.Do("POST", "/api/v1/fiber/objects/pole", e.admin, `{"type":"Feature","geometry":{"type":"Point","coordinates":[21,50]},"properties":{"note":"`+pad[:2<<20]+`"}}`)
+		if r.Status != http.StatusRequestEntityTooLarge {
+			t.Fatalf("another route over 1 MiB: %d %s", r.Status, firstN(r.Body, 300))
+		}
+	})
+
+	// Moving a point object marks the cables connected to it geometry_stale; redrawing one clears it.
+	t.Run("MovingAPointMarksCablesStale", func(t *testing.T) {
+		stale := func(id string) bool {
+			t.Helper()
+			var f struct{ Properties map[string]any }
+			r := e.Do("GET", "/api/v1/fiber/objects/segment/"+id, e.admin, nil)
+			if r.Status != http.StatusOK {
+				t.Fatalf("segment %s: %d %s", id, r.Status, r.Body)
+			}
+			r.JSON(t, &f)
+			v, ok := f.Properties["geometry_stale"].(bool)
+			if !ok {
+				t.Fatalf("segment %s has no geometry_stale: %v", id, f.Properties)
+			}
+			return v
+		}
+		create := func(body string) string {
+			t.Helper()
+			r := e.Do("POST", "/api/v1/fiber/objects/segment", e.admin, body)
+			if r.Status != http.StatusCreated {
+				t.Fatalf("create segment %d %s", r.Status, r.Body)
+			}
+			var f struct{ Properties map[string]any }
+			r.JSON(t, &f)
+			return f.Properties["id"].(string)
+		}
+		patch := func(kind, id, body string) {
+			t.Helper()
+			if r := e.Do("PATCH", "/api/v1/fiber/objects/"+kind+"/"+id, e.admin, body); r.Status != http.StatusOK {
+				t.Fatalf("patch %s %d %s", kind, r.Status, r.Body)
+			}
+		}
+		// named: its route is far from the cabinet, but it says it starts there
+		named := create(`{"type":"Feature","geometry":{"type":"LineString","coordinates":[[10.01,50.01],[10.011,50.01]]},"properties":{"from_point_id":"` + ids.cab + `"}}`)
+		// passing: crosses where SC-1 stands without ending there
+		passing := create(`{"type":"Feature","geometry":{"type":"LineString","coordinates":[[10.002,49.999],[10.002,50.001]]}}`)
+		for _, id := range []string{ids.segA, ids.segB, ids.segC, named, passing} {
+			if stale(id) {
+				t.Fatalf("segment %s is stale before anything moved (the pole moved mid-cable in ChangeRequests)", id)
+			}
+		}
+
+		// renaming, or saving the same position, moves nothing
+		patch("splice_closure", ids.closure2, `{"geometry":{"type":"Point","coordinates":[10.004,50.0]},"properties":{"name":"SC-2 renamed"}}`)
+		if stale(ids.segB) || stale(ids.segC) {
+			t.Fatal("saving a closure where it stands marked its cables stale")
+		}
+
+		// SC-1 moves: DIST-A ends there (and is spliced there), DIST-B starts there
+		patch("splice_closure", ids.closure, `{"geometry":{"type":"Point","coordinates":[10.0021,50.0001]}}`)
+		if !stale(ids.segA) || !stale(ids.segB) {
+			t.Fatal("the cables at a moved closure are not stale")
+		}
+		if stale(ids.segC) || stale(named) || stale(passing) {
+			t.Fatal("a cable not ending at the moved closure was marked stale")
+		}
+		// the cabinet moves: the cable naming it as from_point_id
+		patch("fdh_cabinet", ids.cab, `{"geometry":{"type":"Point","coordinates":[10.0006,50.0005]}}`)
+		if !stale(named) || stale(passing) {
+			t.Fatal("from_point_id: a cable starting at the moved cabinet is not stale")
+		}
+		// a change request that moves SC-2 marks DROP-C once applied
+		r := e.Do("POST", "/api/v1/field/fiber/change-requests", e.tech, `{"kind":"splice_closure","operation":"update","object_id":"`+ids.closure2+`","geometry":{"type":"Point","coordinates":[10.00405,50.0]}}`)
+		var cr fiber.ChangeRequest
+		r.JSON(t, &cr)
+		if stale(ids.segC) {
+			t.Fatal("a pending proposal marked a cable stale")
+		}
+		if r := e.Do("POST", "/api/v1/fiber/change-requests/"+cr.ID+"/apply", e.admin, nil); r.Status != http.StatusOK {
+			t.Fatalf("apply %d %s", r.Status, r.Body)
+		}
+		if !stale(ids.segC) {
+			t.Fatal("an applied move did not mark the cable stale")
+		}
+
+		// the segment page says so; redrawing the route clears it
+		c := signIn(t, e, "/auth/login", "admin@example.com", "admin123!")
+		page := e.Send(c, mustReq(t, "GET", e.URL+"/admin/network/objects/segment/"+ids.segA, ""))
+		if page.Status != http.StatusOK || !strings.Contains(string(page.Body), "Route out of date") {
+			t.Fatalf("segment page %d: no stale notice", page.Status)
+		}
+		patch("segment", ids.segA, `{"geometry":{"type":"LineString","coordinates":[[10.0006,50.0005],[10.0021,50.0001]]}}`)
+		if stale(ids.segA) || !stale(ids.segB) {
+			t.Fatal("redrawing DIST-A did not clear its flag (or cleared another's)")
+		}
+		page = e.Send(c, mustReq(t, "GET", e.URL+"/admin/network/objects/segment/"+ids.segA, ""))
+		if strings.Contains(string(page.Body), "Route out of date") {
+			t.Fatal("the notice stays after the route was redrawn")
+		}
+	})
+
+	// The vendor portal: a vendor lists, proposes and follows its own requests; field messages on
+	// bad input; another vendor's requests are not found; a colleague of the same vendor sees them.
+	t.Run("VendorPortal", func(t *testing.T) {
+		ctx := context.Background()
+		v1 := signIn(t, e, "/vendor/login", "vendor1@example.com", "vendor123!")
+		get := func(c *http.Client, path string) *hubtest.Response {
+			t.Helper()
+			req := mustReq(t, "GET", e.URL+path, "")
+			req.Header.Set("Accept", "text/html")
+			return e.Send(c, req)
+		}
+		csrfRe := regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+		csrfOf := func(c *http.Client) string {
+			t.Helper()
+			r := get(c, "/vendor/fiber/change-requests/new")
+			m := csrfRe.FindSubmatch(r.Body)
+			if r.Status != http.StatusOK || m == nil {
+				t.Fatalf("form %d %s", r.Status, firstN(r.Body, 300))
+			}
+			return string(m[1])
+		}
+		post := func(c *http.Client, form url.Values) *hubtest.Response {
+			t.Helper()
+			req := mustReq(t, "POST", e.URL+"/vendor/fiber/change-requests", form.Encode())
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Accept", "text/html")
+			return e.Send(c, req)
+		}
+		csrf := csrfOf(v1)
+
+		r := get(v1, "/vendor/fiber/change-requests")
+		if r.Status != http.StatusOK || !strings.Contains(string(r.Body), "rejected") {
+			t.Fatalf("list %d %s", r.Status, firstN(r.Body, 500))
+		}
+
+		for name, c := range map[string]struct {
+			form  url.Values
+			field string
+			want  string
+		}{
+			"no kind":         {url.Values{"operation": {"create"}, "lat": {"50"}, "lon": {"10"}}, "kind", "must be one of"},
+			"bad latitude":    {url.Values{"kind": {"pole"}, "operation": {"create"}, "lat": {"north"}, "lon": {"10"}}, "lat", "latitude from -90 to 90"},
+			"both geometries": {url.Values{"kind": {"pole"}, "operation": {"create"}, "lat": {"50"}, "lon": {"10"}, "geometry": {`{"type":"Point","coordinates":[10,50]}`}}, "geometry", "not both"},
+			"properties json": {url.Values{"kind": {"pole"}, "operation": {"create"}, "lat": {"50"}, "lon": {"10"}, "properties": {"height 9"}}, "properties", "must be a JSON object"},
+			"bad attribute":   {url.Values{"kind": {"pole"}, "operation": {"create"}, "lat": {"50"}, "lon": {"10"}, "properties": {`{"material":"gold"}`}}, "properties", "material: must be one of"},
+			"no geometry":     {url.Values{"kind": {"pole"}, "operation": {"create"}}, "geometry", "required"},
+			"unknown object":  {url.Values{"kind": {"pole"}, "operation": {"update"}, "object_id": {"01900000-0000-7000-8000-00000000dead"}, "name": {"x"}}, "object_id", "not found"},
+			"bad object id":   {url.Values{"kind": {"pole"}, "operation": {"delete"}, "object_id": {"pole-7"}}, "object_id", "must be the UUID"},
+			"line by lat/lon": {url.Values{"kind": {"segment"}, "operation": {"create"}, "lat": {"50"}, "lon": {"10"}}, "geometry", "must be a LineString"},
+		} {
+			c.form.Set("csrf_token", csrf)
+			r := post(v1, c.form)
+			if r.Status < 400 || r.Status >= 500 {
+				t.Errorf("%s: status %d", name, r.Status)
+				continue
+			}
+			body := string(r.Body)
+			if !strings.Contains(body, `name="`+c.field+`"`) || !strings.Contains(body, c.want) || !strings.Contains(body, `class="err"`) {
+				t.Errorf("%s: no field message %q for %s (%d)", name, c.want, c.field, r.Status)
+			}
+		}
+		if n := e.count(t, "fiber_change_requests WHERE source = 'vendor' AND status = 'pending'"); n != 0 {
+			t.Fatalf("%d requests from bad forms", n)
+		}
+		// without the CSRF token the form is refused
+		if r := post(v1, url.Values{"kind": {"pole"}, "operation": {"create"}, "lat": {"50.001"}, "lon": {"10.001"}}); r.Status != http.StatusForbidden {
+			t.Fatalf("no csrf: %d", r.Status)
+		}
+
+		form := url.Values{"csrf_token": {csrf}, "client_ref": {"vendor-test-1"}, "kind": {"pole"}, "operation": {"create"},
+			"name": {"V-POLE"}, "lat": {"50.001"}, "lon": {"10.001"}, "properties": {`{"height_m": 9}`}, "note": {"new pole on Elm St"}}
+		r = post(v1, form)
+		loc := r.Header.Get("Location")
+		if r.Status != http.StatusSeeOther || !strings.HasPrefix(loc, "/vendor/fiber/change-requests/") {
+			t.Fatalf("propose %d %s %s", r.Status, loc, firstN(r.Body, 300))
+		}
+		if r := post(v1, form); r.Header.Get("Location") != loc { // a second click sends the same request
+			t.Fatalf("resubmit went to %q, want %q", r.Header.Get("Location"), loc)
+		}
+		r = get(v1, loc)
+		if r.Status != http.StatusOK || !strings.Contains(string(r.Body), "pending") || !strings.Contains(string(r.Body), "V-POLE") {
+			t.Fatalf("view %d %s", r.Status, firstN(r.Body, 500))
+		}
+		crID := strings.TrimPrefix(loc, "/vendor/fiber/change-requests/")
+		if r := get(v1, "/vendor"); !strings.Contains(string(r.Body), loc) {
+			t.Error("the landing page does not link the request")
+		}
+
+		// another vendor (another organization) cannot see it; a colleague at Northline can
+		var northline, other string
+		e.DB.Pool.QueryRow(ctx, `SELECT organization_id FROM people WHERE email = 'vendor1@example.com'`).Scan(&northline)
+		if err := e.DB.Pool.QueryRow(ctx, `INSERT INTO organizations (name, account_type) VALUES ('Other Fibre Co', 'vendor') RETURNING id`).Scan(&other); err != nil {
+			t.Fatal(err)
+		}
+		for email, org := range map[string]string{"vendor2@example.com": other, "colleague@example.com": northline} {
+			r := e.Do("POST", "/api/v1/people", e.admin, map[string]any{"first_name": "V", "last_name": "Two", "email": email,
+				"password": "vendor234!", "organization_id": org, "roles": []string{"vendor"}})
+			if r.Status != http.StatusCreated {
+				t.Fatalf("create %s: %d %s", email, r.Status, r.Body)
+			}
+		}
+		v2 := signIn(t, e, "/vendor/login", "vendor2@example.com", "vendor234!")
+		if r := get(v2, loc); r.Status != http.StatusNotFound {
+			t.Fatalf("another vendor's request: %d", r.Status)
+		}
+		if r := get(v2, "/vendor/fiber/change-requests"); r.Status != http.StatusOK || strings.Contains(string(r.Body), crID) {
+			t.Fatalf("another vendor's list %d shows the request", r.Status)
+		}
+		if r := get(v2, "/vendor/fiber/change-requests/nope"); r.Status != http.StatusNotFound {
+			t.Fatalf("bad id: %d", r.Status)
+		}
+		colleague := signIn(t, e, "/vendor/login", "colleague@example.com", "vendor234!")
+		if r := get(colleague, loc); r.Status != http.StatusOK {
+			t.Fatalf("a colleague's request: %d", r.Status)
+		}
+		// the staff review shows up for the vendor
+		if r := e.Do("POST", "/api/v1/fiber/change-requests/"+crID+"/apply", e.admin, `{"note":"matches the as-built"}`); r.Status != http.StatusOK {
+			t.Fatalf("apply %d %s", r.Status, r.Body)
+		}
+		if r := get(v1, loc); !strings.Contains(string(r.Body), "applied") || !strings.Contains(string(r.Body), "matches the as-built") {
+			t.Fatalf("after review: %s", firstN(r.Body, 800))
+		}
+		if r := get(v1, "/vendor/fiber/change-requests?status=applied"); !strings.Contains(string(r.Body), crID) {
+			t.Fatal("the applied filter misses the request")
+		}
+		if r := get(v1, "/vendor/fiber/change-requests?status=odd"); r.Status != http.StatusBadRequest {
+			t.Fatalf("bad status filter: %d", r.Status)
+		}
+		// signed out, or signed in to another portal: off to the vendor sign-in
+		cust := signIn(t, e, "/portal/login", "customer1@example.com", "customer123!")
+		for _, c := range []*http.Client{e.Browser(), cust} {
+			if r := get(c, "/vendor/fiber/change-requests/new"); r.Status != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/vendor/login") {
+				t.Fatalf("not a vendor: %d %s", r.Status, r.Header.Get("Location"))
+			}
+		}
+	})
+}
+
+// signIn logs in through a portal's web form (double-submit CSRF cookie) and returns the browser.
+func signIn(t *testing.T, e *env, loginPath, email, password string) *http.Client {
+	t.Helper()
+	c := e.Browser()
+	e.Send(c, mustReq(t, "GET", e.URL+loginPath, ""))
+	var csrf string
+	for _, ck := range c.Jar.Cookies(mustURL(t, e.URL)) {
+		if ck.Name == "dmf_login_csrf" {
+			csrf = ck.Value
+		}
+	}
+	req := mustReq(t, "POST", e.URL+loginPath, url.Values{"email": {email}, "password": {password}, "csrf_token": {csrf}}.Encode())
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if r := e.Send(c, req); r.Status != http.StatusSeeOther {
+		t.Fatalf("sign in %s: %d %s", email, r.Status, firstN(r.Body, 300))
+	}
+	return c
 }
 
 func firstN(b []byte, n int) string {

@@ -246,7 +246,8 @@ type Object struct {
 
 // reserved properties that are not attributes and never land in props.
 var reservedProps = map[string]bool{"id": true, "kind": true, "name": true, "status": true, "version": true,
-	"length_m": true, "input_ports": true, "output_ports": true, "tray_count": true, "updated_at": true}
+	"length_m": true, "input_ports": true, "output_ports": true, "tray_count": true, "updated_at": true,
+	"geometry_stale": true}
 
 // ParseObject validates a feature's properties (and geometry when given) for kind. create demands a
 // geometry and fills defaults; an update takes only what is present.

@@ -5,13 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"reflect"
 	"strconv"
 	"strings"
 	"time"
-	"unsafe"
 
 	"github.com/gin-gonic/gin"
 
@@ -22,17 +19,24 @@ import (
 // Area is the fiber plant's web area.
 type Area struct {
 	Svc *Service
-	// ImportMaxBytes is the body limit of POST /api/v1/fiber/import (256 MiB by default).
+	// ImportMaxBytes is the body limit of POST /api/v1/fiber/import and of the admin upload
+	// (DefaultImportMaxBytes when 0); every other route keeps the server's MaxBodyBytes.
 	ImportMaxBytes int64
 	s              *web.Server
 }
 
+// DefaultImportMaxBytes is the default body limit of a GeoJSON import (API and admin upload).
+const DefaultImportMaxBytes = 256 << 20
+
 // NewArea returns the area.
-func NewArea(svc *Service) *Area { return &Area{Svc: svc, ImportMaxBytes: 256 << 20} }
+func NewArea(svc *Service) *Area { return &Area{Svc: svc, ImportMaxBytes: DefaultImportMaxBytes} }
 
 // Routes registers the fiber plant's API, field API and admin pages.
 func (a *Area) Routes(s *web.Server) {
 	a.s = s
+	if a.ImportMaxBytes <= 0 {
+		a.ImportMaxBytes = DefaultImportMaxBytes
+	}
 	read, write := web.Perm("network:fiber:read"), web.Perm("network:fiber:write")
 	review := web.Perm("network:change_request:review")
 
@@ -55,6 +59,7 @@ func (a *Area) Routes(s *web.Server) {
 	api.POST("/fiber/onts/:id/assignments", write, a.handleONTAssign)
 	api.GET("/fiber/customers/:id/trace", read, a.handleCustomerTrace)
 	api.POST("/fiber/import", web.Perm("network:fiber:import"), a.handleImport)
+	api.BodyLimit(http.MethodPost, "/fiber/import", a.ImportMaxBytes)
 	api.GET("/fiber/change-requests", review, a.handleCRIndex)
 	api.POST("/fiber/change-requests", write, a.handleCRCreate(SourceStaff))
 	api.GET("/fiber/change-requests/:id", review, a.handleCRView)
@@ -70,6 +75,7 @@ func (a *Area) Routes(s *web.Server) {
 	api.GET("/vendor/fiber/change-requests", web.Perm("vendor:fiber:propose"), a.handleCRMine)
 
 	a.pageRoutes(s)
+	a.vendorRoutes(s)
 }
 
 // --- features ---------------------------------------------------------------------------------
@@ -521,26 +527,7 @@ func (a *Area) handleONTAssign(c *gin.Context) {
 
 // --- import -----------------------------------------------------------------------------------
 
-// raiseBodyLimit lifts the server-wide body limit for this request only. web's requestContext has
-// wrapped the body in http.MaxBytesReader, whose limit a second wrapper cannot raise, so the
-// original body is taken back out of it (by reflection: net/http keeps it unexported) and wrapped
-// again with n. When that is not possible the server-wide limit stays.
-func raiseBodyLimit(c *gin.Context, n int64) {
-	body := c.Request.Body
-	v := reflect.ValueOf(body)
-	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct || v.Type().String() != "*http.maxBytesReader" {
-		return
-	}
-	f := v.Elem().FieldByName("r")
-	if !f.IsValid() || f.Type() != reflect.TypeOf((*io.ReadCloser)(nil)).Elem() {
-		return
-	}
-	inner := reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem().Interface().(io.ReadCloser)
-	c.Request.Body = http.MaxBytesReader(c.Writer, inner, n)
-}
-
 func (a *Area) handleImport(c *gin.Context) {
-	raiseBodyLimit(c, a.ImportMaxBytes)
 	if ct := c.ContentType(); ct != "" && ct != "application/json" && ct != "application/geo+json" {
 		web.Error(c, hub.Errorf(hub.EINVALID, "the body must be GeoJSON (Content-Type: application/geo+json or application/json)"))
 		return

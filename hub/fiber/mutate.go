@@ -102,10 +102,22 @@ func ensureSplitterPorts(ctx context.Context, tx pgx.Tx, id string) error {
 	return err
 }
 
-// updateObject changes what o carries; expected > 0 demands that version (409 otherwise).
+// updateObject changes what o carries; expected > 0 demands that version (409 otherwise). Moving
+// a point object marks the cables connected to it geometry_stale (markSegmentsStale); redrawing a
+// segment's route clears its own flag.
 func updateObject(ctx context.Context, tx pgx.Tx, o *Object, id string, expected int64) (int64, error) {
 	if err := checkGeometry(ctx, tx, o.Geometry); err != nil {
 		return 0, err
+	}
+	var oldGeom []byte
+	if o.Geometry != nil && !o.Kind.Lines {
+		err := tx.QueryRow(ctx, fmt.Sprintf(`SELECT ST_AsEWKB(geom) FROM %s WHERE id = $1 AND deleted_at IS NULL FOR UPDATE`, o.Kind.Table), id).Scan(&oldGeom)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return 0, missingOrChanged(ctx, tx, o.Kind, id, expected)
+		}
+		if err != nil {
+			return 0, err
+		}
 	}
 	args := []any{id}
 	var sets []string
@@ -115,6 +127,9 @@ func updateObject(ctx context.Context, tx pgx.Tx, o *Object, id string, expected
 	}
 	if o.Geometry != nil {
 		set("geom = ST_GeomFromEWKB(?)", o.Geometry.EWKB())
+		if o.Kind.Name == "segment" {
+			sets = append(sets, "geometry_stale = false")
+		}
 	}
 	if o.Name != nil {
 		set("name = ?", *o.Name)
@@ -156,7 +171,52 @@ func updateObject(ctx context.Context, tx pgx.Tx, o *Object, id string, expected
 			return 0, err
 		}
 	}
+	if oldGeom != nil {
+		if _, err := markSegmentsStale(ctx, tx, id, oldGeom); err != nil {
+			return 0, err
+		}
+	}
 	return version, nil
+}
+
+// staleToleranceM is how close a cable's end must be to where a moved object stood to count as
+// ending at it when the cable does not name the object (imported plant often does not).
+const staleToleranceM = 1.0
+
+// markSegmentsStale flags the live cables connected to object id, which stood at oldGeom and has
+// just been updated, as geometry_stale: their route was drawn to the old position. Connected means
+// naming it as from_point_id/to_point_id, a strand ending at it (or at a port of its splitters, or
+// of its OLT), a strand spliced in it, or a cable end within staleToleranceM of the old position.
+// Nothing is marked when the geometry did not change. It returns how many cables it marked.
+func markSegmentsStale(ctx context.Context, tx pgx.Tx, id string, oldGeom []byte) (int, error) {
+	tag, err := tx.Exec(ctx, `
+		WITH old AS (
+			SELECT ST_GeomFromEWKB($2) AS g
+		), moved AS (
+			SELECT 1 FROM fiber_map_objects m, old WHERE m.id = $1 AND NOT ST_Equals(m.geom, old.g)
+		), ends AS (
+			SELECT $1::uuid AS id
+			UNION ALL SELECT p.id FROM splitter_ports p WHERE p.splitter_id = $1
+			UNION ALL SELECT p.id FROM splitter_ports p JOIN splitters s ON s.id = p.splitter_id WHERE s.fdh_id = $1
+			UNION ALL SELECT p.id FROM pon_ports p WHERE p.olt_id = $1
+		), connected AS (
+			SELECT id FROM fiber_segments WHERE from_point_id = $1
+			UNION SELECT id FROM fiber_segments WHERE to_point_id = $1
+			UNION SELECT st.segment_id FROM fiber_strands st WHERE st.upstream_id IN (SELECT id FROM ends)
+			UNION SELECT st.segment_id FROM fiber_strands st WHERE st.downstream_id IN (SELECT id FROM ends)
+			UNION SELECT st.segment_id FROM fiber_splices sp JOIN fiber_strands st ON st.id IN (sp.from_strand_id, sp.to_strand_id)
+				WHERE sp.closure_id = $1
+			UNION SELECT s.id FROM fiber_segments s, old WHERE s.deleted_at IS NULL AND s.geom && ST_Expand(old.g, 0.0001)
+				AND (ST_DWithin(ST_StartPoint(s.geom)::geography, old.g::geography, $3)
+					OR ST_DWithin(ST_EndPoint(s.geom)::geography, old.g::geography, $3))
+		)
+		UPDATE fiber_segments SET geometry_stale = true
+		WHERE id IN (SELECT id FROM connected) AND deleted_at IS NULL AND NOT geometry_stale AND EXISTS (SELECT 1 FROM moved)`,
+		id, oldGeom, staleToleranceM)
+	if err != nil {
+		return 0, fmt.Errorf("fiber: mark stale segments: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
 }
 
 func missingOrChanged(ctx context.Context, q querier, k *Kind, id string, expected int64) error {

@@ -52,6 +52,7 @@ func (a *Area) pageRoutes(s *web.Server) {
 	ad.POST("/network/change-requests/:id/reject", web.Perm("network:change_request:review"), a.handleCRReviewForm(false))
 	ad.GET("/network/import", web.Perm("network:fiber:import"), a.handleImportPage)
 	ad.POST("/network/import", web.Perm("network:fiber:import"), a.handleImportForm)
+	ad.BodyLimit(http.MethodPost, "/network/import", a.ImportMaxBytes+1<<20) // the file and its multipart envelope
 	s.Root.GET("/assets/fiber/*path", web.Public, handleStatic)
 
 	s.AddNav("Network", "Network map", "/admin/network/map", "gis:map:view")
@@ -292,6 +293,14 @@ func (a *Area) handleCRReviewPage(c *gin.Context) {
 		web.Error(c, err)
 		return
 	}
+	rows, geoms, stale := crDiff(cr)
+	a.s.Render(c, "fiber/change_request.html", gin.H{"Title": "Change request " + cr.Number, "CR": cr, "Rows": rows, "Stale": stale,
+		"Geoms": geoms})
+}
+
+// crDiff is a change request's before/after table, both geometries for the map, and whether the
+// object changed since the proposal.
+func crDiff(cr *ChangeRequest) (rows []diffRow, geoms string, stale bool) {
 	before, bg := featureProps(cr.Before)
 	after, ag := featureProps(cr.After)
 	if cr.Kind == "splice" {
@@ -309,7 +318,6 @@ func (a *Area) handleCRReviewPage(c *gin.Context) {
 	for k := range after {
 		names[k] = true
 	}
-	var rows []diffRow
 	for n := range names {
 		if n == "id" || n == "kind" || n == "version" {
 			continue
@@ -327,10 +335,9 @@ func (a *Area) handleCRReviewPage(c *gin.Context) {
 			rows = append(rows, diffRow{"moved", "", strconv.FormatFloat(math.Round(m), 'f', 0, 64) + " m", true})
 		}
 	}
-	stale := cr.BaseVersion != nil && cr.CurrentVersion != nil && *cr.BaseVersion != *cr.CurrentVersion
-	geoms, _ := json.Marshal(map[string]any{"before": json.RawMessage(orNull(bg)), "after": json.RawMessage(orNull(ag))})
-	a.s.Render(c, "fiber/change_request.html", gin.H{"Title": "Change request " + cr.Number, "CR": cr, "Rows": rows, "Stale": stale,
-		"Geoms": string(geoms)})
+	stale = cr.BaseVersion != nil && cr.CurrentVersion != nil && *cr.BaseVersion != *cr.CurrentVersion
+	g, _ := json.Marshal(map[string]any{"before": json.RawMessage(orNull(bg)), "after": json.RawMessage(orNull(ag))})
+	return rows, string(g), stale
 }
 
 // geomText shows a point as "lat, lon" and other geometries by type and size.
@@ -399,7 +406,6 @@ func (a *Area) handleImportPage(c *gin.Context) {
 }
 
 func (a *Area) handleImportForm(c *gin.Context) {
-	raiseBodyLimit(c, a.ImportMaxBytes)
 	fh, err := c.FormFile("file")
 	if err != nil {
 		a.s.FormError(c, hub.Errorf(hub.EINVALID, "choose a GeoJSON file"), "/admin/network/import")

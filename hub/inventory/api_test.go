@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	neturl "net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -215,6 +216,147 @@ func TestAPI(t *testing.T) {
 		if p == "/admin/inventory/stock.csv" && !strings.HasPrefix(string(res.Body), "sku,item,unit") {
 			t.Fatalf("csv: %s", res.Body)
 		}
+	}
+
+	t.Run("EditAndDeactivate", func(t *testing.T) {
+		testEditAndDeactivate(t, env, b, admin, tech, whID)
+	})
+}
+
+// testEditAndDeactivate edits and deactivates items and locations through the API and the admin
+// pages: field messages for bad input, 409 for a stale version or a location holding stock.
+func testEditAndDeactivate(t *testing.T, env *hubtest.Env, b *http.Client, admin, tech, whID string) {
+	ctx := context.Background()
+	r := env.Do("POST", "/api/v1/inventory/items", admin, map[string]any{"name": "Drop clamp", "unit": "each", "unit_cost": 2.5})
+	item := r.Map(t)["id"].(string)
+	r = env.Do("POST", "/api/v1/inventory/locations", admin, map[string]any{"name": "Overflow shed", "kind": "warehouse"})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("create location %d %s", r.Status, r.Body)
+	}
+	shed := r.Map(t)["id"].(string)
+
+	// API: items
+	if r := env.Do("PATCH", "/api/v1/inventory/items/"+item, admin, map[string]any{"name": "Drop clamp S", "version": 99}); r.Status != http.StatusConflict || r.ErrorCode() != "conflict" {
+		t.Fatalf("stale item version: %d %s", r.Status, r.Body)
+	}
+	r = env.Do("PATCH", "/api/v1/inventory/items/"+item, admin, map[string]any{"name": "Drop clamp S", "version": 1})
+	if r.Status != http.StatusOK || r.Map(t)["version"].(float64) != 2 || r.Map(t)["name"] != "Drop clamp S" {
+		t.Fatalf("item update: %d %s", r.Status, r.Body)
+	}
+	if r := env.Do("PATCH", "/api/v1/inventory/items/"+item, admin, map[string]any{"name": " "}); r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), `"name"`) {
+		t.Fatalf("blank name: %d %s", r.Status, r.Body)
+	}
+	// API: locations
+	for _, c := range []struct {
+		token, id string
+		body      any
+		want      int
+		field     string
+	}{
+		{admin, shed, map[string]any{"code": "WH-BZN"}, http.StatusConflict, "code"},
+		{admin, whID, map[string]any{"is_active": false}, http.StatusConflict, "is_active"},
+		{admin, shed, map[string]any{"name": "x", "version": 42}, http.StatusConflict, "version"},
+		{admin, shed, map[string]any{"name": ""}, http.StatusBadRequest, "name"},
+		{admin, shed, `{"name": 7}`, http.StatusBadRequest, "name"},
+		{admin, shed, map[string]any{"kind": "van"}, http.StatusBadRequest, "kind"},
+		{admin, postgres.NewID(), map[string]any{"name": "x"}, http.StatusNotFound, ""},
+		{admin, "nope", map[string]any{"name": "x"}, http.StatusNotFound, ""},
+		{tech, shed, map[string]any{"name": "x"}, http.StatusForbidden, ""},
+	} {
+		r := env.Do("PATCH", "/api/v1/inventory/locations/"+c.id, c.token, c.body)
+		if r.Status != c.want || (c.field != "" && !strings.Contains(string(r.Body), `"`+c.field+`"`)) {
+			t.Errorf("PATCH location %v: %d %s", c.body, r.Status, r.Body)
+		}
+	}
+	r = env.Do("PATCH", "/api/v1/inventory/locations/"+shed, admin, map[string]any{"name": "Shed 2", "code": "wh-shed", "is_active": false, "version": 1})
+	if r.Status != http.StatusOK || r.Map(t)["code"] != "WH-SHED" || r.Map(t)["is_active"] != false {
+		t.Fatalf("location update: %d %s", r.Status, r.Body)
+	}
+
+	// Pages
+	csrfRe := regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+	page := func(path string) string {
+		t.Helper()
+		res := env.Send(b, mustReq(t, "GET", env.URL+path))
+		if res.Status != http.StatusOK {
+			t.Fatalf("%s: %d %s", path, res.Status, res.Body)
+		}
+		return string(res.Body)
+	}
+	body := page("/admin/inventory/items/" + item)
+	csrf := string(csrfRe.FindStringSubmatch(body)[1])
+	post := func(path string, form neturl.Values) *hubtest.Response {
+		t.Helper()
+		form.Set("csrf_token", csrf)
+		req, _ := http.NewRequest("POST", env.URL+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "text/html")
+		return env.Send(b, req)
+	}
+	for name, c := range map[string]struct {
+		form  neturl.Values
+		want  int
+		field string
+		msg   string
+	}{
+		"blank name":    {neturl.Values{"name": {""}, "unit": {"each"}, "version": {"2"}}, http.StatusBadRequest, "name", "must not be blank"},
+		"bad cost":      {neturl.Values{"name": {"A"}, "unit": {"each"}, "unit_cost": {"cheap"}, "version": {"2"}}, http.StatusBadRequest, "unit_cost", "must be a number"},
+		"negative":      {neturl.Values{"name": {"A"}, "unit": {"each"}, "reorder_level": {"-1"}, "version": {"2"}}, http.StatusBadRequest, "reorder_level", "0 or more"},
+		"no version":    {neturl.Values{"name": {"A"}, "unit": {"each"}}, http.StatusBadRequest, "version", "reload the page"},
+		"stale version": {neturl.Values{"name": {"A"}, "unit": {"each"}, "version": {"1"}}, http.StatusConflict, "", "changed since version 1"},
+	} {
+		r := post("/admin/inventory/items/"+item, c.form)
+		if r.Status != c.want || !strings.Contains(string(r.Body), c.msg) {
+			t.Errorf("%s: %d, want %d with %q", name, r.Status, c.want, c.msg)
+		}
+		if c.field != "" && c.field != "version" && !strings.Contains(string(r.Body), `class="err"`) {
+			t.Errorf("%s: no field message", name)
+		}
+	}
+	if r := post("/admin/inventory/items/"+item, neturl.Values{"name": {"Drop clamp M"}, "unit": {"pcs"}, "unit_cost": {"3"}, "version": {"2"}}); r.Status != http.StatusSeeOther {
+		t.Fatalf("save item: %d %s", r.Status, r.Body)
+	}
+	if !strings.Contains(page("/admin/inventory/items/"+item), "Drop clamp M") {
+		t.Fatal("the edit did not stick")
+	}
+	if r := post("/admin/inventory/items/"+item+"/active", neturl.Values{"active": {"false"}, "version": {"3"}}); r.Status != http.StatusSeeOther {
+		t.Fatalf("deactivate item: %d %s", r.Status, r.Body)
+	}
+	var active bool
+	env.DB.Pool.QueryRow(ctx, `SELECT is_active FROM inventory_items WHERE id = $1`, item).Scan(&active)
+	if active {
+		t.Fatal("the item is still active")
+	}
+	if r := post("/admin/inventory/items/"+item+"/active", neturl.Values{"active": {"maybe"}, "version": {"4"}}); r.Status != http.StatusBadRequest {
+		t.Fatalf("bad active: %d", r.Status)
+	}
+	if r := post("/admin/inventory/items/nope", neturl.Values{"name": {"A"}, "version": {"1"}}); r.Status != http.StatusNotFound {
+		t.Fatalf("unknown item: %d", r.Status)
+	}
+
+	// locations: the warehouse holds stock; the shed's code is taken; a good save
+	page("/admin/inventory/locations/" + whID)
+	var whVersion string
+	env.DB.Pool.QueryRow(ctx, `SELECT version::text FROM inventory_locations WHERE id = $1`, whID).Scan(&whVersion)
+	if r := post("/admin/inventory/locations/"+whID+"/active", neturl.Values{"active": {"false"}, "version": {whVersion}}); r.Status != http.StatusConflict ||
+		!strings.Contains(string(r.Body), "still holds stock") {
+		t.Fatalf("deactivate a stocked warehouse: %d", r.Status)
+	}
+	if r := post("/admin/inventory/locations/"+shed, neturl.Values{"name": {"Shed 3"}, "code": {"WH-BZN"}, "version": {"2"}}); r.Status != http.StatusConflict ||
+		!strings.Contains(string(r.Body), "is taken") {
+		t.Fatalf("taken code: %d", r.Status)
+	}
+	if r := post("/admin/inventory/locations/"+shed, neturl.Values{"name": {"Shed 3"}, "code": {"WH-SHED"}, "version": {"1"}}); r.Status != http.StatusConflict {
+		t.Fatalf("stale location: %d", r.Status)
+	}
+	if r := post("/admin/inventory/locations/"+shed, neturl.Values{"name": {"Shed 3"}, "code": {"WH-SHED"}, "address": {"Yard 2"}, "version": {"2"}}); r.Status != http.StatusSeeOther {
+		t.Fatalf("save location: %d %s", r.Status, r.Body)
+	}
+	if r := post("/admin/inventory/locations/"+shed+"/active", neturl.Values{"active": {"true"}, "version": {"3"}}); r.Status != http.StatusSeeOther {
+		t.Fatalf("reactivate: %d %s", r.Status, r.Body)
+	}
+	if body := page("/admin/inventory/locations"); !strings.Contains(body, "Shed 3") || !strings.Contains(body, "/admin/inventory/locations/"+shed) {
+		t.Fatal("the list lacks the edited location or its edit link")
 	}
 }
 

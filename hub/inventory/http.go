@@ -30,6 +30,7 @@ func (a *Area) Routes(s *web.Server) {
 	r.GET("/inventory/locations", web.Perm("inventory:stock:read"), a.handleLocationIndex)
 	r.POST("/inventory/locations", web.Perm("inventory:location:write"), a.handleLocationCreate)
 	r.GET("/inventory/locations/:id", web.Perm("inventory:stock:read"), a.handleLocationView)
+	r.PATCH("/inventory/locations/:id", web.Perm("inventory:location:write"), a.handleLocationUpdate)
 	r.GET("/inventory/stock", web.Perm("inventory:stock:read"), a.handleStockIndex)
 	r.POST("/inventory/stock/adjust", web.Perm("inventory:stock:write"), a.handleStockAdjust)
 	r.POST("/inventory/stock/threshold", web.Perm("inventory:stock:write"), a.handleStockThreshold)
@@ -117,6 +118,20 @@ func (a *Area) handleItemUpdate(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, it)
+}
+
+func (a *Area) handleLocationUpdate(c *gin.Context) {
+	var in LocationUpdate
+	if err := web.BindJSON(c, &in); err != nil {
+		web.Error(c, err)
+		return
+	}
+	l, err := a.Svc.UpdateLocation(c.Request.Context(), c.Param("id"), in)
+	if err != nil {
+		web.Error(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, l)
 }
 
 func (a *Area) handleLocationIndex(c *gin.Context) {

@@ -83,6 +83,8 @@ type ItemUpdate struct {
 	UnitCost     *float64 `json:"unit_cost"`
 	ReorderLevel *float64 `json:"reorder_level"`
 	IsActive     *bool    `json:"is_active"`
+	// Version is the version the caller saw (optional): when the item has moved on, 409.
+	Version *int64 `json:"version"`
 }
 
 // ItemFilter narrows FindItems.
@@ -114,6 +116,17 @@ type LocationCreate struct {
 	Kind         string  `json:"kind"`
 	TechnicianID *string `json:"technician_id"`
 	Address      string  `json:"address"`
+}
+
+// LocationUpdate is PATCH /api/v1/inventory/locations/{id}; nil fields stay as they are. A van's
+// technician and a location's kind do not change: make a new location instead.
+type LocationUpdate struct {
+	Name     *string `json:"name"`
+	Code     *string `json:"code"`
+	Address  *string `json:"address"`
+	IsActive *bool   `json:"is_active"`
+	// Version is the version the caller saw (optional): when the location has moved on, 409.
+	Version *int64 `json:"version"`
 }
 
 // Stock is an item's quantities at a location.

@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -222,17 +223,30 @@ func (s *Service) CreateItem(ctx context.Context, in ItemCreate) (*Item, error) 
 	return out, err
 }
 
-// UpdateItem changes an item's office fields.
+// UpdateItem changes an item's office fields (is_active false hides it from pick lists). With
+// u.Version set, an item changed since that version is a conflict.
 func (s *Service) UpdateItem(ctx context.Context, id string, u ItemUpdate) (*Item, error) {
 	if !postgres.ValidUUID(id) {
 		return nil, hub.Errorf(hub.ENOTFOUND, "no such item")
 	}
 	f := hub.Fields{}
-	if u.Name != nil && strings.TrimSpace(*u.Name) == "" {
-		f.Add("name", "must not be blank")
+	if u.Name != nil {
+		if n := strings.TrimSpace(*u.Name); n == "" {
+			f.Add("name", "must not be blank")
+		} else if len(n) > 200 {
+			f.Add("name", "is longer than 200 characters")
+		} else {
+			u.Name = &n
+		}
 	}
-	if u.Unit != nil && strings.TrimSpace(*u.Unit) == "" {
-		f.Add("unit", "must not be blank")
+	if u.Unit != nil {
+		if n := strings.TrimSpace(*u.Unit); n == "" {
+			f.Add("unit", "must not be blank")
+		} else if len(n) > 20 {
+			f.Add("unit", "is longer than 20 characters")
+		} else {
+			u.Unit = &n
+		}
 	}
 	checkNonNegative(f, "unit_cost", u.UnitCost)
 	checkNonNegative(f, "reorder_level", u.ReorderLevel)
@@ -241,12 +255,23 @@ func (s *Service) UpdateItem(ctx context.Context, id string, u ItemUpdate) (*Ite
 	}
 	it, err := scanItem(s.DB.Pool.QueryRow(ctx, `UPDATE inventory_items SET name = coalesce($2, name),
 		description = coalesce($3, description), unit = coalesce($4, unit), unit_cost = coalesce($5, unit_cost),
-		reorder_level = coalesce($6, reorder_level), is_active = coalesce($7, is_active) WHERE id = $1 RETURNING `+itemCols,
-		id, u.Name, u.Description, u.Unit, u.UnitCost, u.ReorderLevel, u.IsActive))
+		reorder_level = coalesce($6, reorder_level), is_active = coalesce($7, is_active)
+		WHERE id = $1 AND ($8::bigint IS NULL OR version = $8) RETURNING `+itemCols,
+		id, u.Name, u.Description, u.Unit, u.UnitCost, u.ReorderLevel, u.IsActive, u.Version))
 	if hub.ErrorCode(err) == hub.ENOTFOUND {
-		return nil, hub.Errorf(hub.ENOTFOUND, "no such item")
+		cur, err := s.FindItemByID(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return nil, changedSince("item", *u.Version, cur.Version)
 	}
 	return it, err
+}
+
+// changedSince is the conflict of an edit made on an older version.
+func changedSince(what string, saw, now int64) error {
+	return &hub.Error{Code: hub.ECONFLICT, Message: fmt.Sprintf("the %s changed since version %d (it is at version %d now): reload it and make your change again",
+		what, saw, now), Fields: map[string]string{"version": "is out of date"}}
 }
 
 // FindItemByID returns one item.
@@ -372,6 +397,95 @@ func (s *Service) CreateLocation(ctx context.Context, in LocationCreate) (*Locat
 		if hub.ErrorCode(postgres.Translate(err)) == hub.ECONFLICT {
 			return &hub.Error{Code: hub.ECONFLICT, Message: "a location with this code exists", Fields: map[string]string{"code": "is taken"}}
 		}
+		return postgres.Translate(err)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.FindLocationByID(ctx, id)
+}
+
+// UpdateLocation renames, recodes, moves or (de)activates a location. A location still holding
+// stock (on hand or reserved) cannot be deactivated, and a van comes back only while its
+// technician has no other active van. With u.Version set, a location changed since that version is
+// a conflict.
+func (s *Service) UpdateLocation(ctx context.Context, id string, u LocationUpdate) (*Location, error) {
+	if !postgres.ValidUUID(id) {
+		return nil, hub.Errorf(hub.ENOTFOUND, "no such location")
+	}
+	f := hub.Fields{}
+	if u.Name != nil {
+		if n := strings.TrimSpace(*u.Name); n == "" {
+			f.Add("name", "must not be blank")
+		} else if len(n) > 200 {
+			f.Add("name", "is longer than 200 characters")
+		} else {
+			u.Name = &n
+		}
+	}
+	if u.Code != nil {
+		if c := strings.ToUpper(strings.TrimSpace(*u.Code)); c == "" {
+			f.Add("code", "must not be blank")
+		} else if len(c) > 32 {
+			f.Add("code", "is longer than 32 characters")
+		} else {
+			u.Code = &c
+		}
+	}
+	if u.Address != nil && len(*u.Address) > 500 {
+		f.Add("address", "is longer than 500 characters")
+	}
+	if err := f.Err(); err != nil {
+		return nil, err
+	}
+	err := s.DB.InTx(ctx, func(tx pgx.Tx) error {
+		var active bool
+		var kind, code string
+		var tech *string
+		var version int64
+		err := tx.QueryRow(ctx, `SELECT is_active, kind, code, technician_id::text, version FROM inventory_locations WHERE id = $1 FOR UPDATE`, id).
+			Scan(&active, &kind, &code, &tech, &version)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return hub.Errorf(hub.ENOTFOUND, "no such location")
+		}
+		if err != nil {
+			return err
+		}
+		if u.Version != nil && *u.Version != version {
+			return changedSince("location", *u.Version, version)
+		}
+		if u.Code != nil && *u.Code != code {
+			var taken bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM inventory_locations WHERE code = $1 AND id <> $2)`, *u.Code, id).Scan(&taken); err != nil {
+				return err
+			}
+			if taken {
+				return &hub.Error{Code: hub.ECONFLICT, Message: "a location with this code exists", Fields: map[string]string{"code": "is taken"}}
+			}
+		}
+		if u.IsActive != nil && !*u.IsActive && active {
+			var holds bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM inventory_stock WHERE location_id = $1
+				AND (quantity_on_hand <> 0 OR reserved_quantity <> 0))`, id).Scan(&holds); err != nil {
+				return err
+			}
+			if holds {
+				return &hub.Error{Code: hub.ECONFLICT, Message: "this location still holds stock (on hand or reserved): transfer or adjust it to zero first",
+					Fields: map[string]string{"is_active": "the location holds stock"}}
+			}
+		}
+		if u.IsActive != nil && *u.IsActive && !active && kind == KindVan && tech != nil {
+			var other bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM inventory_locations WHERE technician_id = $1 AND kind = 'van' AND is_active AND id <> $2)`,
+				*tech, id).Scan(&other); err != nil {
+				return err
+			}
+			if other {
+				return &hub.Error{Code: hub.ECONFLICT, Message: "the technician has another active van", Fields: map[string]string{"is_active": "the technician has another van"}}
+			}
+		}
+		_, err = tx.Exec(ctx, `UPDATE inventory_locations SET name = coalesce($2, name), code = coalesce($3, code),
+			address = coalesce($4, address), is_active = coalesce($5, is_active) WHERE id = $1`, id, u.Name, u.Code, u.Address, u.IsActive)
 		return postgres.Translate(err)
 	})
 	if err != nil {

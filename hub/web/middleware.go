@@ -9,7 +9,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -34,13 +33,14 @@ func newHTTPMetrics(reg *prometheus.Registry) *httpMetrics {
 	return m
 }
 
-// bodyLimits holds per-route body limits ("POST /api/v1/field/attachments" → bytes) that replace
-// MaxBodyBytes, set with Router.BodyLimit (uploads).
-var bodyLimits sync.Map
-
-// BodyLimit sets the largest request body of one route of this router (instead of MaxBodyBytes).
+// BodyLimit sets the largest request body of one route of this router (instead of MaxBodyBytes):
+// uploads and imports. Call it while registering routes (an Area's Routes); the limits are kept per
+// Server and only read once it serves.
 func (r *Router) BodyLimit(method, path string, n int64) {
-	bodyLimits.Store(method+" "+strings.TrimSuffix(r.g.BasePath(), "/")+path, n)
+	if r.s.bodyLimits == nil {
+		r.s.bodyLimits = map[string]int64{}
+	}
+	r.s.bodyLimits[method+" "+strings.TrimSuffix(r.g.BasePath(), "/")+path] = n
 }
 
 // OnWrite registers f to run after every request that may have written (any method but GET,
@@ -63,8 +63,8 @@ func (s *Server) requestContext() gin.HandlerFunc {
 		c.Set(ctxLogger, logger)
 		if c.Request.Body != nil {
 			limit := s.MaxBodyBytes
-			if n, ok := bodyLimits.Load(c.Request.Method + " " + c.FullPath()); ok {
-				limit = n.(int64)
+			if n, ok := s.bodyLimits[c.Request.Method+" "+c.FullPath()]; ok {
+				limit = n
 			}
 			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
 		}

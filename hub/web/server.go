@@ -105,14 +105,15 @@ type Server struct {
 	Vendor *Router // /vendor
 	Root   *Router // everything else (health, auth pages, static, public links)
 
-	access    map[string]Access
-	metrics   *httpMetrics
-	tmpl      *Templates
-	nav       []NavSection
-	dash      []DashboardSource
-	portalSrc map[hub.Portal][]PortalSource
-	static    map[string]fs.FS
-	onWrite   []func()
+	access     map[string]Access
+	bodyLimits map[string]int64 // "POST /api/v1/fiber/import" → bytes, from Router.BodyLimit
+	metrics    *httpMetrics
+	tmpl       *Templates
+	nav        []NavSection
+	dash       []DashboardSource
+	portalSrc  map[hub.Portal][]PortalSource
+	static     map[string]fs.FS
+	onWrite    []func()
 }
 
 // New builds the router with every route.

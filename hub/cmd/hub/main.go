@@ -1,4 +1,4 @@
-// Command hub is the DotMac Field back office: `hub serve|migrate|seed|worker|routes`.
+// Command hub is the DotMac Field back office: `hub serve|migrate|seed|worker|routes|fiber-import`.
 package main
 
 import (
@@ -35,6 +35,9 @@ commands:
   seed      seed roles and permissions; --demo adds the demo ISP and logins
   worker    run background jobs only (asynq)
   routes    print every route with its permission
+  fiber-import FILE
+            import a GeoJSON FeatureCollection into the fiber plant, all or nothing
+            (FILE - reads standard input); errors per feature, exit status 1 on any
 
 run 'hub <command> -h' for the flags; every flag also reads its environment variable.`
 
@@ -108,6 +111,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		return nil
+	case "fiber-import":
+		if fs.NArg() != 1 {
+			return errors.New("fiber-import: name one GeoJSON file (or - for standard input): hub fiber-import [flags] FILE")
+		}
+		return fiberImport(ctx, app.New(cfg, logger), fs.Arg(0), stdout, stderr)
 	case "routes":
 		m := app.New(cfg, logger)
 		for _, r := range m.RouteTable() {
