@@ -126,12 +126,13 @@ func (s *Service) run(ctx context.Context, jobs []*job, actorID string) (*BatchR
 	if len(jobs) == 0 {
 		return out, nil
 	}
-	now := s.now()
-	from, to := dayStart(now), dayStart(now).Add(24*time.Hour)
+	loc := s.opsLocation(ctx)
+	now := s.now().In(loc) // days (load, windows) are the operations' days
+	from, to := dayStartIn(now, loc), dayStartIn(now, loc).AddDate(0, 0, 1)
 	var open []string
 	for _, j := range jobs {
 		if sl, ok := j.slot(); ok {
-			from, to = minTime(from, dayStart(sl.Start)), maxTime(to, dayStart(sl.End).Add(24*time.Hour))
+			from, to = minTime(from, dayStartIn(sl.Start, loc)), maxTime(to, dayStartIn(sl.End, loc).AddDate(0, 0, 1))
 		}
 		if j.AssignedTo == nil {
 			open = append(open, j.ID)
@@ -209,9 +210,12 @@ func (s *Service) run(ctx context.Context, jobs []*job, actorID string) (*BatchR
 	return out, nil
 }
 
-func dayStart(t time.Time) time.Time {
-	y, m, d := t.UTC().Date()
-	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+func dayStart(t time.Time) time.Time { return dayStartIn(t, time.UTC) }
+
+// dayStartIn is midnight of t's day in loc.
+func dayStartIn(t time.Time, loc *time.Location) time.Time {
+	y, m, d := t.In(loc).Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, loc)
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -318,7 +322,7 @@ func loadCandidates(ctx context.Context, q querier, from, to, now time.Time) ([]
 			return nil
 		}
 		if st == nil {
-			c.DayLoad[dayKey(now)]++
+			c.DayLoad[dayKey(now, now.Location())]++
 			return nil
 		}
 		j := job{Start: st, End: en, Duration: dur}
@@ -326,7 +330,7 @@ func loadCandidates(ctx context.Context, q querier, from, to, now time.Time) ([]
 		if sl.End.After(from) {
 			c.Busy = append(c.Busy, sl)
 		}
-		c.DayLoad[dayKey(*st)]++
+		c.DayLoad[dayKey(*st, now.Location())]++
 		return nil
 	}); err != nil {
 		return nil, nil, err

@@ -297,3 +297,22 @@ func TestAssign_OptimisticLocking(t *testing.T) {
 		t.Fatalf("exactly one should win: %v / %v", e1, e2)
 	}
 }
+
+// The day load that auto-assign balances is counted in the operations' time zone: in Denver
+// (UTC-7) a job at 6 pm belongs to that day, not to the next UTC day.
+func TestDayKey_OperationsTimeZone(t *testing.T) {
+	den, err := time.LoadLocation("America/Denver")
+	if err != nil {
+		t.Skip("no time zone data:", err)
+	}
+	evening := time.Date(2026, 7, 1, 18, 0, 0, 0, den) // 00:00 UTC on July 2
+	if got := dayKey(evening, den); got != "2026-07-01" {
+		t.Fatalf("Denver day = %s", got)
+	}
+	if got := dayKey(evening, time.UTC); got != "2026-07-02" {
+		t.Fatalf("UTC day = %s", got)
+	}
+	if got := dayStartIn(evening, den); !got.Equal(time.Date(2026, 7, 1, 0, 0, 0, 0, den)) {
+		t.Fatalf("day start = %s", got)
+	}
+}

@@ -390,6 +390,16 @@ func TestDispatchAPI_BadInput(t *testing.T) {
 	if r := env.Do("PUT", "/api/v1/dispatch/settings", admin, map[string]any{"map_tile_url": "https://tiles.example/{z}/{x}/{y}.png"}); r.Status != 200 {
 		t.Errorf("tile url ok: %d %s", r.Status, r.Body)
 	}
+	if r := env.Do("PUT", "/api/v1/dispatch/settings", admin, map[string]any{"time_zone": "Mars/Olympus_Mons"}); r.Status != 400 || !strings.Contains(string(r.Body), "time_zone") {
+		t.Errorf("bad time zone: %d %s", r.Status, r.Body)
+	}
+	if r := env.Do("PUT", "/api/v1/dispatch/settings", admin, map[string]any{"time_zone": "America/Denver"}); r.Status != 200 || !strings.Contains(string(r.Body), `"time_zone":"America/Denver"`) {
+		t.Errorf("time zone: %d %s", r.Status, r.Body)
+	}
+	// A later change of another setting keeps the zone.
+	if r := env.Do("PUT", "/api/v1/dispatch/settings", admin, map[string]any{"map_tile_url": ""}); r.Status != 200 || !strings.Contains(string(r.Body), `"time_zone":"America/Denver"`) {
+		t.Errorf("time zone kept: %d %s", r.Status, r.Body)
+	}
 }
 
 func TestBoardPageAndData(t *testing.T) {

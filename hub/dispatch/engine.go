@@ -57,7 +57,7 @@ type candidate struct {
 	Shifts  []interval
 	Blocked []interval          // availability blocks with is_available = false
 	Busy    []interval          // open work orders assigned to them
-	DayLoad map[string]int      // open jobs per UTC day ("2006-01-02")
+	DayLoad map[string]int      // open jobs per day of the operations' time zone ("2006-01-02")
 	busyIDs map[string]struct{} // work orders counted in Busy/DayLoad (to skip the job itself)
 }
 
@@ -151,10 +151,11 @@ func (p *planner) skillList(ids []string) string {
 	return strings.Join(names, ", ")
 }
 
-func dayKey(t time.Time) string { return t.UTC().Format("2006-01-02") }
+// dayKey names t's day in loc (the operations' time zone).
+func dayKey(t time.Time, loc *time.Location) string { return t.In(loc).Format("2006-01-02") }
 
 func fmtSlot(s interval) string {
-	return fmt.Sprintf("%s–%s UTC on %s", s.Start.UTC().Format("15:04"), s.End.UTC().Format("15:04"), dayKey(s.Start))
+	return fmt.Sprintf("%s–%s UTC on %s", s.Start.UTC().Format("15:04"), s.End.UTC().Format("15:04"), dayKey(s.Start, time.UTC))
 }
 
 // decide runs the checks in order for one job. It does not change the planner; commit does.
@@ -247,9 +248,9 @@ func (p *planner) decide(j *job) (Decision, *candidate) {
 	}
 
 	// Score, then proximity, then id.
-	day := dayKey(p.now)
+	day := dayKey(p.now, p.now.Location())
 	if j.Start != nil {
-		day = dayKey(*j.Start)
+		day = dayKey(*j.Start, p.now.Location())
 	}
 	type scored struct {
 		t     *candidate
@@ -303,9 +304,9 @@ func (p *planner) distance(jobID, techID string) (float64, bool) {
 
 // commit charges an assignment to the technician: the slot is busy, the day one job fuller.
 func (p *planner) commit(j *job, t *candidate) {
-	day := dayKey(p.now)
+	day := dayKey(p.now, p.now.Location())
 	if j.Start != nil {
-		day = dayKey(*j.Start)
+		day = dayKey(*j.Start, p.now.Location())
 	}
 	if t.DayLoad == nil {
 		t.DayLoad = map[string]int{}

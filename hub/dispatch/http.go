@@ -256,7 +256,7 @@ func (a *Area) handleAutoAssignBatch(c *gin.Context) {
 			return
 		}
 	}
-	f := BatchFilter{From: dayStart(a.Svc.now())}
+	f := BatchFilter{From: dayStartIn(a.Svc.now(), a.Svc.opsLocation(c.Request.Context()))}
 	f.To = f.From.AddDate(0, 0, 7)
 	if in.From != nil {
 		f.From = *in.From
@@ -319,9 +319,10 @@ func (a *Area) handleNearest(c *gin.Context) {
 }
 
 func (a *Area) handleRoute(c *gin.Context) {
-	day := dayStart(a.Svc.now())
+	loc := a.Svc.opsLocation(c.Request.Context())
+	day := dayStartIn(a.Svc.now(), loc)
 	if v := c.Query("date"); v != "" {
-		d, err := time.Parse("2006-01-02", v)
+		d, err := time.ParseInLocation("2006-01-02", v, loc)
 		if err != nil {
 			web.Error(c, hub.Invalid(map[string]string{"date": "must be a date like 2025-01-31"}))
 			return
@@ -339,7 +340,11 @@ func (a *Area) handleRoute(c *gin.Context) {
 // --- board ---------------------------------------------------------------------------------------
 
 func (a *Area) boardFilter(c *gin.Context) (BoardFilter, error) {
-	return ParseBoardFilter(c.Query("date"), c.Query("days"), c.Query("region"), c.Query("skill"), c.Query("status"), c.Query("tz"), a.Svc.now())
+	tz := c.Query("tz")
+	if tz == "" {
+		tz = a.Svc.opsLocation(c.Request.Context()).String()
+	}
+	return ParseBoardFilter(c.Query("date"), c.Query("days"), c.Query("region"), c.Query("skill"), c.Query("status"), tz, a.Svc.now())
 }
 
 func (a *Area) handleBoard(c *gin.Context) {
@@ -391,6 +396,9 @@ func (a *Area) handleMap(c *gin.Context) {
 type Settings struct {
 	MapTileURL         string `json:"map_tile_url"`
 	PingRetentionHours int    `json:"ping_retention_hours"`
+	// TimeZone is the operations' IANA zone (default UTC): where a dispatcher's and a
+	// technician's day starts and ends for the board, auto-assign's day load and day routes.
+	TimeZone string `json:"time_zone"`
 }
 
 func (a *Area) handleSettings(c *gin.Context) {
@@ -424,7 +432,7 @@ func (a *Area) handleBoardPage(c *gin.Context) {
 	}
 	p := hub.PrincipalFrom(c.Request.Context())
 	a.s.Render(c, "dispatch/board.html", gin.H{"Title": "Dispatch board", "TileURL": st.MapTileURL,
-		"CanDispatch": p.Can(permDispatch), "Today": dayStart(a.Svc.now()).Format("2006-01-02")})
+		"CanDispatch": p.Can(permDispatch), "Today": dayStartIn(a.Svc.now(), a.Svc.opsLocation(c.Request.Context())).Format("2006-01-02")})
 }
 
 func (a *Area) handleSocket(c *gin.Context) {

@@ -116,7 +116,7 @@ func (s *Service) Route(ctx context.Context, techID string, day time.Time) (*Day
 	} else if err != nil {
 		return nil, err
 	}
-	from := dayStart(day)
+	from := dayStartIn(day, day.Location())
 	rows, err := s.DB.Pool.Query(ctx, `SELECT `+boardJobCols+boardJobFrom+`
 		WHERE w.is_active AND w.assigned_to = $1 AND w.scheduled_start >= $2 AND w.scheduled_start < $3 AND w.status NOT IN ('canceled')
 		ORDER BY w.scheduled_start, w.id`, techID, from, from.Add(24*time.Hour))

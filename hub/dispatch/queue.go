@@ -63,14 +63,20 @@ func (s *Service) Settings(ctx context.Context) (*Settings, error) {
 		if err := rows.Scan(&k, &v); err != nil {
 			return nil, err
 		}
-		if k == "map_tile_url" {
+		switch k {
+		case "map_tile_url":
 			st.MapTileURL = v
+		case "time_zone":
+			st.TimeZone = v
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	st.PingRetentionHours = int(s.retention(ctx) / time.Hour)
+	if st.TimeZone == "" {
+		st.TimeZone = "UTC"
+	}
 	return st, nil
 }
 
@@ -89,8 +95,20 @@ func (s *Service) UpdateSettings(ctx context.Context, in Settings) (*Settings, e
 	if in.PingRetentionHours != 0 && (in.PingRetentionHours < 1 || in.PingRetentionHours > 24*366) {
 		f.Add("ping_retention_hours", "must be between 1 and 8784 hours (0 keeps the current value)")
 	}
+	in.TimeZone = strings.TrimSpace(in.TimeZone)
+	if in.TimeZone != "" {
+		if _, err := time.LoadLocation(in.TimeZone); err != nil || len(in.TimeZone) > 64 || strings.EqualFold(in.TimeZone, "local") {
+			f.Add("time_zone", "must be a time zone name like America/Denver (empty keeps the current one)")
+		}
+	}
 	if err := f.Err(); err != nil {
 		return nil, err
+	}
+	if in.TimeZone != "" {
+		if _, err := s.DB.Pool.Exec(ctx, `INSERT INTO domain_settings (domain, key, value) VALUES ('dispatch', 'time_zone', to_jsonb($1::text))
+			ON CONFLICT (domain, key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`, in.TimeZone); err != nil {
+			return nil, err
+		}
 	}
 	if _, err := s.DB.Pool.Exec(ctx, `INSERT INTO domain_settings (domain, key, value) VALUES ('dispatch', 'map_tile_url', to_jsonb($1::text))
 		ON CONFLICT (domain, key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`, in.MapTileURL); err != nil {
@@ -103,4 +121,18 @@ func (s *Service) UpdateSettings(ctx context.Context, in Settings) (*Settings, e
 		}
 	}
 	return s.Settings(ctx)
+}
+
+// opsLocation is the operations' time zone (settings time_zone; UTC when unset or unknown).
+func (s *Service) opsLocation(ctx context.Context) *time.Location {
+	var name string
+	err := s.DB.Pool.QueryRow(ctx, `SELECT value #>> '{}' FROM domain_settings WHERE domain = 'dispatch' AND key = 'time_zone'`).Scan(&name)
+	if err != nil || name == "" {
+		return time.UTC
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
 }

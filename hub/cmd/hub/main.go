@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+	_ "time/tzdata" // time zone names work on machines without zoneinfo
 
 	"dotmac.dev/field/hub/app"
 )
