@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -150,23 +151,23 @@ func (d *DB) applyChange(ctx context.Context, tx *sql.Tx, c change.Change, touch
 		if table == workOrdersTable {
 			extra = ", evicting = 0"
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO `+table+` (id, version, data, pending) VALUES (?, ?, ?, 0)
+		if table == fiberFeaturesTable {
+			// The plant is most of a scope: one statement per feature, its bounding box with it.
+			var box [4]any
+			if b, ok := bbox(refs.Geometry); ok {
+				box = [4]any{b[0], b[1], b[2], b[3]}
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO fiber_features (id, version, data, pending, min_lon, min_lat, max_lon, max_lat)
+				VALUES (?, ?, ?, 0, ?, ?, ?, ?)
+				ON CONFLICT (id) DO UPDATE SET version = excluded.version, data = excluded.data, pending = 0, min_lon = excluded.min_lon,
+					min_lat = excluded.min_lat, max_lon = excluded.max_lon, max_lat = excluded.max_lat WHERE `+cond,
+				c.EntityID, c.Version, string(c.Data), box[0], box[1], box[2], box[3])
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO `+table+` (id, version, data, pending) VALUES (?, ?, ?, 0)
 			ON CONFLICT (id) DO UPDATE SET version = excluded.version, data = excluded.data, pending = 0`+extra+` WHERE `+cond,
 			c.EntityID, c.Version, string(c.Data))
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n > 0 && table == fiberFeaturesTable {
-			b, ok := bbox(refs.Geometry)
-			if ok {
-				_, err = tx.ExecContext(ctx, `UPDATE fiber_features SET min_lon = ?, min_lat = ?, max_lon = ?, max_lat = ? WHERE id = ?`,
-					b[0], b[1], b[2], b[3], c.EntityID)
-			} else {
-				_, err = tx.ExecContext(ctx, `UPDATE fiber_features SET min_lon = NULL, min_lat = NULL, max_lon = NULL, max_lat = NULL WHERE id = ?`, c.EntityID)
-			}
-			return err
-		}
-		return nil
+		return err
 	case change.OpDelete:
 		if table == workOrdersTable {
 			return d.deleteWorkOrder(ctx, tx, c.EntityID)
@@ -519,10 +520,19 @@ func (d *DB) ApplySnapshotPage(ctx context.Context, at change.Cursor, changes []
 			}
 		}
 		touched := map[string]bool{}
-		for _, c := range changes {
+		for i := 0; i < len(changes); {
+			if j := d.featureRun(changes, i); j > i {
+				if err := upsertFeatures(ctx, tx, changes[i:j]); err != nil {
+					return fmt.Errorf("changes %s…: %w", changes[i].ID, err)
+				}
+				i = j
+				continue
+			}
+			c := changes[i]
 			if err := d.applyChange(ctx, tx, c, touched, false); err != nil {
 				return fmt.Errorf("change %s: %w", c.ID, err)
 			}
+			i++
 		}
 		if err := setState(ctx, tx, StateBootstrapPage, next); err != nil {
 			return err
@@ -673,4 +683,50 @@ func bbox(geom json.RawMessage) ([4]float64, bool) {
 	}
 	walk(g)
 	return b, found
+}
+
+// featureRun returns the end of the run of fiber feature upserts that starts at i (i itself when
+// changes[i] is something else).
+func (d *DB) featureRun(changes []change.Change, i int) int {
+	j := i
+	for j < len(changes) && changes[j].Op == change.OpUpsert && changes[j].Data != nil && d.tableOf(changes[j].Entity) == fiberFeaturesTable {
+		j++
+	}
+	return j
+}
+
+// featureChunk rows go in one INSERT (8 parameters each, far under SQLite's limit).
+const featureChunk = 100
+
+// upsertFeatures writes fiber feature upserts many rows per statement, with the same rule as
+// applyChange: a row is replaced only by a higher version, or when it is a pending local edit.
+// The plant is most of a technician's scope, so this is most of a bootstrap.
+func upsertFeatures(ctx context.Context, tx *sql.Tx, cs []change.Change) error {
+	for len(cs) > 0 {
+		n := min(len(cs), featureChunk)
+		var q strings.Builder
+		q.WriteString(`INSERT INTO fiber_features (id, version, data, pending, min_lon, min_lat, max_lon, max_lat) VALUES `)
+		args := make([]any, 0, n*7)
+		for k, c := range cs[:n] {
+			if k > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, 0, ?, ?, ?, ?)")
+			var refs rowRefs
+			_ = json.Unmarshal(c.Data, &refs)
+			var box [4]any
+			if b, ok := bbox(refs.Geometry); ok {
+				box = [4]any{b[0], b[1], b[2], b[3]}
+			}
+			args = append(args, c.EntityID, c.Version, string(c.Data), box[0], box[1], box[2], box[3])
+		}
+		q.WriteString(` ON CONFLICT (id) DO UPDATE SET version = excluded.version, data = excluded.data, pending = 0,
+			min_lon = excluded.min_lon, min_lat = excluded.min_lat, max_lon = excluded.max_lon, max_lat = excluded.max_lat
+			WHERE excluded.version > fiber_features.version OR fiber_features.pending = 1`)
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return err
+		}
+		cs = cs[n:]
+	}
+	return nil
 }

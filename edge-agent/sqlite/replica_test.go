@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	"github.com/google/uuid"
@@ -392,5 +393,40 @@ func TestUploads_WireShape(t *testing.T) {
 	j, _ := db.FindJob(ctx, techID, wo)
 	if j.Status != "in_progress" || len(j.Notes) != 1 || j.Materials[0].QuantityUsed != 1 || string(j.Survey.Answers["q1"]) != `"x"` {
 		t.Fatalf("after rebase: %s notes %d used %v survey %v", j.Status, len(j.Notes), j.Materials[0].QuantityUsed, j.Survey)
+	}
+}
+
+// Snapshot pages write the plant many rows per statement: every feature lands with its bounding
+// box, a lower version never replaces a higher one, and other entities in between still apply.
+func TestSnapshotPage_FeaturesInBulk(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	feature := func(i int, version int64, lon float64) change.Change {
+		return down("fiber_feature", fmt.Sprintf("f-%04d", i), version, map[string]any{"kind": "segment", "name": "Drop",
+			"geometry": map[string]any{"type": "LineString", "coordinates": [][2]float64{{lon, 45.6}, {lon + 0.01, 45.7}}}})
+	}
+	var page []change.Change
+	for i := 0; i < 250; i++ {
+		page = append(page, feature(i, 5, -111))
+		if i == 120 {
+			page = append(page, down("work_order", "wo-bulk", 1, woData("scheduled", 1)))
+		}
+	}
+	page = append(page, feature(7, 3, -100)) // an older copy of f-0007 later in the page: ignored
+	if err := db.ApplySnapshotPage(ctx, 9, page, ""); err != nil {
+		t.Fatal(err)
+	}
+	var n, boxed int
+	var minLon float64
+	var version int64
+	db.SQL().QueryRowContext(ctx, `SELECT count(*), count(min_lon) FROM fiber_features`).Scan(&n, &boxed)
+	db.SQL().QueryRowContext(ctx, `SELECT min_lon, version FROM fiber_features WHERE id = 'f-0007'`).Scan(&minLon, &version)
+	if n != 250 || boxed != 250 || minLon != -111 || version != 5 {
+		t.Fatalf("features %d, boxed %d, f-0007 at %v v%d", n, boxed, minLon, version)
+	}
+	var wos int
+	db.SQL().QueryRowContext(ctx, `SELECT count(*) FROM work_orders WHERE id = 'wo-bulk'`).Scan(&wos)
+	if wos != 1 {
+		t.Fatal("the work order between the features was not applied")
 	}
 }
