@@ -130,7 +130,11 @@ func (a *App) openDB(ctx context.Context) error {
 
 func (a *App) openNATS() error {
 	if a.Config.NATSURL != "" {
-		nc, err := nats.Connect(a.Config.NATSURL, nats.Name("dmf-hub"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true))
+		opts := []nats.Option{nats.Name("dmf-hub"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true)}
+		if a.Config.NATSCreds != "" {
+			opts = append(opts, nats.UserCredentials(a.Config.NATSCreds))
+		}
+		nc, err := nats.Connect(a.Config.NATSURL, opts...)
 		if err != nil {
 			return fmt.Errorf("NATS_URL: %w", err)
 		}

@@ -51,6 +51,8 @@ func syncConfig(a *App) syncsvc.Config {
 		HubURL: a.Config.PublicURL, AgentNATSURL: a.Config.NATSURL, Field: syncField(a)}
 	if a.NATS != nil {
 		cfg.NS, cfg.AgentNATSURL = a.NATS.NS, a.NATS.ClientURL()
+	} else if a.Config.NATSAccountSigningSeed != "" {
+		cfg.DeviceJWTs, _ = syncsvc.NewDeviceJWTs(a.Config.NATSAccountSigningSeed, a.Config.NATSAccount) // checked by Config.Validate
 	}
 	return cfg
 }

@@ -4,6 +4,7 @@
 package app
 
 import (
+	"dotmac.dev/field/hub/syncsvc"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,18 +19,24 @@ import (
 
 // Config is the hub's one configuration, from flags and the environment, validated at start.
 type Config struct {
-	Addr         string
-	DatabaseURL  string
-	RedisURL     string
-	NATSURL      string
-	NATSListen   string
-	DataDir      string
-	JWTKeys      string
-	AccessTTL    time.Duration
-	RateLimit    int
-	RateWindow   time.Duration
-	LoginLimit   int
-	MaxBodyBytes int64
+	Addr        string
+	DatabaseURL string
+	RedisURL    string
+	NATSURL     string
+	// NATSCreds is the hub's own credentials file on an external cluster (HUB_NATS_CREDS).
+	NATSCreds string
+	// NATSAccountSigningSeed and NATSAccount let the hub mint each device's NATS user JWT on an
+	// external cluster in operator mode (deploy/nats/DEVICES.md).
+	NATSAccountSigningSeed string
+	NATSAccount            string
+	NATSListen             string
+	DataDir                string
+	JWTKeys                string
+	AccessTTL              time.Duration
+	RateLimit              int
+	RateWindow             time.Duration
+	LoginLimit             int
+	MaxBodyBytes           int64
 	// FiberImportMaxBytes is the body limit of the GeoJSON import (API and admin upload).
 	FiberImportMaxBytes int64
 	LogLevel            string
@@ -43,24 +50,27 @@ type Config struct {
 // DefaultConfig returns the defaults, overridden by the environment.
 func DefaultConfig() Config {
 	return Config{
-		Addr:                env("HUB_ADDR", "127.0.0.1:8080"),
-		DatabaseURL:         env("DATABASE_URL", ""),
-		RedisURL:            env("REDIS_URL", "redis://127.0.0.1:6379/0"),
-		NATSURL:             env("NATS_URL", ""),
-		NATSListen:          env("HUB_NATS_LISTEN", "127.0.0.1:7422"),
-		DataDir:             env("HUB_DATA_DIR", ".data/hub"),
-		JWTKeys:             env("HUB_JWT_KEYS", ""),
-		AccessTTL:           envDuration("HUB_ACCESS_TTL", 15*time.Minute),
-		RateLimit:           envInt("HUB_RATE_LIMIT", 100),
-		RateWindow:          envDuration("HUB_RATE_WINDOW", 60*time.Second),
-		MaxBodyBytes:        int64(envInt("HUB_MAX_BODY_BYTES", 1<<20)),
-		FiberImportMaxBytes: int64(envInt("HUB_FIBER_IMPORT_MAX_BYTES", 256<<20)),
-		LogLevel:            env("HUB_LOG_LEVEL", "info"),
-		LogFormat:           env("HUB_LOG_FORMAT", "text"),
-		Worker:              envBool("HUB_WORKER", true),
-		SecureCookies:       envBool("HUB_SECURE_COOKIES", false),
-		PublicURL:           env("HUB_PUBLIC_URL", ""),
-		DBMaxConns:          envInt("HUB_DB_MAX_CONNS", 40),
+		Addr:                   env("HUB_ADDR", "127.0.0.1:8080"),
+		DatabaseURL:            env("DATABASE_URL", ""),
+		RedisURL:               env("REDIS_URL", "redis://127.0.0.1:6379/0"),
+		NATSURL:                env("NATS_URL", ""),
+		NATSCreds:              env("HUB_NATS_CREDS", ""),
+		NATSAccountSigningSeed: env("HUB_NATS_ACCOUNT_SIGNING_SEED", ""),
+		NATSAccount:            env("HUB_NATS_ACCOUNT", ""),
+		NATSListen:             env("HUB_NATS_LISTEN", "127.0.0.1:7422"),
+		DataDir:                env("HUB_DATA_DIR", ".data/hub"),
+		JWTKeys:                env("HUB_JWT_KEYS", ""),
+		AccessTTL:              envDuration("HUB_ACCESS_TTL", 15*time.Minute),
+		RateLimit:              envInt("HUB_RATE_LIMIT", 100),
+		RateWindow:             envDuration("HUB_RATE_WINDOW", 60*time.Second),
+		MaxBodyBytes:           int64(envInt("HUB_MAX_BODY_BYTES", 1<<20)),
+		FiberImportMaxBytes:    int64(envInt("HUB_FIBER_IMPORT_MAX_BYTES", 256<<20)),
+		LogLevel:               env("HUB_LOG_LEVEL", "info"),
+		LogFormat:              env("HUB_LOG_FORMAT", "text"),
+		Worker:                 envBool("HUB_WORKER", true),
+		SecureCookies:          envBool("HUB_SECURE_COOKIES", false),
+		PublicURL:              env("HUB_PUBLIC_URL", ""),
+		DBMaxConns:             envInt("HUB_DB_MAX_CONNS", 40),
 	}
 }
 
@@ -70,6 +80,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "PostgreSQL URL (DATABASE_URL)")
 	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "Redis URL (REDIS_URL)")
 	fs.StringVar(&c.NATSURL, "nats-url", c.NATSURL, "NATS URL; empty embeds a NATS server (NATS_URL)")
+	fs.StringVar(&c.NATSCreds, "nats-creds", c.NATSCreds, "the hub's NATS credentials file on an external cluster (HUB_NATS_CREDS)")
+	fs.StringVar(&c.NATSAccount, "nats-account", c.NATSAccount, "the devices' NATS account public key, A… (HUB_NATS_ACCOUNT)")
 	fs.StringVar(&c.NATSListen, "nats-listen", c.NATSListen, "embedded NATS client address for edge agents (HUB_NATS_LISTEN)")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "data directory: attachments, JetStream, keys (HUB_DATA_DIR)")
 	fs.StringVar(&c.JWTKeys, "jwt-keys", c.JWTKeys, "JWT keys kid:secret[,kid:secret…]; first signs; empty: generated in the data dir (HUB_JWT_KEYS)")
@@ -99,6 +111,13 @@ func (c *Config) Validate(cmd string) error {
 	if c.NATSURL == "" && c.NATSListen != "" {
 		if _, _, err := net.SplitHostPort(c.NATSListen); err != nil {
 			errs = append(errs, fmt.Sprintf("HUB_NATS_LISTEN %q is not host:port", c.NATSListen))
+		}
+	}
+	if c.NATSAccountSigningSeed != "" {
+		if c.NATSURL == "" {
+			errs = append(errs, "HUB_NATS_ACCOUNT_SIGNING_SEED is for an external NATS cluster in operator mode: set NATS_URL too (the embedded server checks devices itself)")
+		} else if _, err := syncsvc.NewDeviceJWTs(c.NATSAccountSigningSeed, c.NATSAccount); err != nil {
+			errs = append(errs, "HUB_NATS_ACCOUNT_SIGNING_SEED / HUB_NATS_ACCOUNT: "+err.Error())
 		}
 	}
 	if c.RateLimit < 1 {

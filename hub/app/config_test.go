@@ -3,6 +3,8 @@ package app
 import (
 	"strings"
 	"testing"
+
+	"github.com/nats-io/nkeys"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -37,5 +39,24 @@ func TestConfigFromEnv(t *testing.T) {
 	c := DefaultConfig()
 	if c.Addr != "127.0.0.1:9999" || c.RateLimit != 7 || c.Worker {
 		t.Fatalf("%+v", c)
+	}
+}
+
+func TestConfigValidate_DeviceJWTs(t *testing.T) {
+	c := DefaultConfig()
+	c.DatabaseURL = "postgres://x"
+	c.NATSAccountSigningSeed = "SAnot-a-seed"
+	if err := c.Validate("serve"); err == nil || !strings.Contains(err.Error(), "set NATS_URL") {
+		t.Fatalf("a signing seed with the embedded server: %v", err)
+	}
+	c.NATSURL = "nats://nats.example:4222"
+	if err := c.Validate("serve"); err == nil || !strings.Contains(err.Error(), "HUB_NATS_ACCOUNT_SIGNING_SEED") {
+		t.Fatalf("a bad seed: %v", err)
+	}
+	kp, _ := nkeys.CreateAccount()
+	seed, _ := kp.Seed()
+	c.NATSAccountSigningSeed = string(seed)
+	if err := c.Validate("serve"); err != nil {
+		t.Fatalf("an account seed: %v", err)
 	}
 }

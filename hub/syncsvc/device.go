@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -74,6 +75,10 @@ type Enrollment struct {
 	NATSURL        string `json:"nats_url"`
 	NATSUser       string `json:"nats_user"`
 	NATSPassword   string `json:"nats_password"`
+	// NATSJWT and NATSSeed are the device's own NATS user credentials on an external cluster in
+	// operator mode (empty with the embedded server, which checks nats_user/nats_password).
+	NATSJWT  string `json:"nats_jwt,omitempty"`
+	NATSSeed string `json:"nats_seed,omitempty"`
 	// DeviceToken authenticates the device on the hub's sync HTTP endpoints
 	// (Authorization: Bearer <device_token>; HTTP Basic nats_user:nats_password works too).
 	DeviceToken    string `json:"device_token"`
@@ -274,7 +279,21 @@ func (s *Service) Enroll(ctx context.Context, code, name, ip, agentVersion strin
 	s.metrics.enrollments.Inc()
 	s.startApplier(id)
 	down, up := s.downCfg, s.upCfg
+	var natsJWT, natsSeed string
+	if s.deviceJWTs != nil {
+		pub, sub := jetstream.DevicePermissions(down, up, tech, id)
+		var key string
+		var err error
+		if natsJWT, natsSeed, key, err = s.deviceJWTs.Mint(id, pub, sub); err != nil {
+			return nil, fmt.Errorf("device NATS credentials: %w", err)
+		}
+		if _, err := s.DB.Pool.Exec(ctx, `UPDATE devices SET nats_user_key = $2 WHERE id = $1`, id, key); err != nil {
+			return nil, err
+		}
+		s.Logger.Info("device NATS user minted", "device_id", id, "nats_user_key", key)
+	}
 	return &Enrollment{
+		NATSJWT: natsJWT, NATSSeed: natsSeed,
 		DeviceID: id, TechnicianID: tech, TechnicianName: techName, HubURL: s.HubURL, NATSURL: s.AgentNATSURL,
 		NATSUser: id, NATSPassword: secret, DeviceToken: id + "." + secret, InboxPrefix: jetstream.InboxPrefix(id),
 		DownStream: down.Stream, DownSubject: down.Subject(tech), DownDurable: id,

@@ -61,6 +61,9 @@ type Config struct {
 	Bindings []Binding
 	// Down and Up override the stream configuration (tests shorten waits).
 	Down, Up *jetstream.Config
+	// DeviceJWTs mints each device's NATS user JWT when NATS is an external cluster in operator
+	// mode (HUB_NATS_ACCOUNT_SIGNING_SEED); nil with the embedded server.
+	DeviceJWTs *DeviceJWTs
 }
 
 // Service is the hub's sync.
@@ -77,6 +80,7 @@ type Service struct {
 	Clock        *hlc.Clock
 	snapDir      string
 	dataDir      string
+	deviceJWTs   *DeviceJWTs
 
 	downCfg, upCfg jetstream.Config
 	js             njs.JetStream
@@ -117,7 +121,7 @@ func New(cfg Config) (*Service, error) {
 		DB: cfg.DB, NC: cfg.NC, NS: cfg.NS, Logger: cfg.Logger.With("component", "sync"),
 		HubURL: cfg.HubURL, AgentNATSURL: cfg.AgentNATSURL, Field: cfg.Field,
 		Clock: hlc.New("hub"), touched: map[string]time.Time{}, appliers: map[string]context.CancelFunc{},
-		downCfg: jetstream.Down(), upCfg: jetstream.Up(),
+		downCfg: jetstream.Down(), upCfg: jetstream.Up(), deviceJWTs: cfg.DeviceJWTs,
 	}
 	if cfg.Down != nil {
 		s.downCfg = *cfg.Down
