@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Kind describes one type of map object: its table, the geometry types it accepts and its typed
@@ -27,6 +28,9 @@ type Kind struct {
 	Attrs    []Attr
 	// Lines are drawn as lines (segments, ducts) and have length_m.
 	Lines bool
+
+	colsOnce sync.Once
+	cols     []attrCol
 }
 
 // AttrType is how an attribute is checked and stored.
@@ -155,22 +159,33 @@ func (k *Kind) allows(geomType string) bool {
 type attrCol struct {
 	Name   string
 	SQL    string // a text expression
-	Number bool   // written unquoted
+	Native string // the expression for json_build_object
+	Number bool   // written unquoted (numbers and booleans)
 	Round  bool   // a float written to 0.1
 }
 
 // attrCols are the kind's properties in the order features carry them.
 func (k *Kind) attrCols() []attrCol {
+	k.colsOnce.Do(func() { k.cols = k.buildAttrCols() })
+	return k.cols
+}
+
+func (k *Kind) buildAttrCols() []attrCol {
 	var out []attrCol
+	col := func(name string, number bool) attrCol {
+		return attrCol{Name: name, SQL: name + "::text", Native: name, Number: number}
+	}
 	for _, a := range k.Attrs {
-		out = append(out, attrCol{Name: a.Name, SQL: a.Name + "::text", Number: a.Type == AInt || a.Type == AFloat})
+		out = append(out, col(a.Name, a.Type == AInt || a.Type == AFloat))
 	}
 	if k.Name == "splitter" {
-		out = append(out, attrCol{Name: "input_ports", SQL: "input_ports::text", Number: true},
-			attrCol{Name: "output_ports", SQL: "output_ports::text", Number: true})
+		out = append(out, col("input_ports", true), col("output_ports", true))
 	}
 	if k.Lines {
-		out = append(out, attrCol{Name: "length_m", SQL: "length_m::text", Number: true, Round: true})
+		out = append(out, attrCol{Name: "length_m", SQL: "length_m::text", Native: "round(length_m::numeric, 1)", Number: true, Round: true})
+	}
+	if k.Name == "segment" {
+		out = append(out, col("geometry_stale", true))
 	}
 	return out
 }
@@ -188,9 +203,9 @@ func (k *Kind) attrArraySQL() string {
 		strings.Join(names, ", ") + "]::text[])::text END"
 }
 
-// appendAttrs writes ,"name":value for each property (vals in attrCols order), then the free-form
-// props' members (props is a JSON object or nil).
-func (k *Kind) appendAttrs(b []byte, vals []*string, props *string) []byte {
+// appendAttrs writes ,"name":value for each property (vals in attrCols order, nil for NULL), then
+// the free-form props' members (props is a JSON object or nil).
+func (k *Kind) appendAttrs(b []byte, vals [][]byte, props []byte) []byte {
 	for i, c := range k.attrCols() {
 		if i >= len(vals) {
 			break
@@ -203,41 +218,32 @@ func (k *Kind) appendAttrs(b []byte, vals []*string, props *string) []byte {
 		case v == nil:
 			b = append(b, "null"...)
 		case c.Round:
-			f, err := strconv.ParseFloat(*v, 64)
+			f, err := strconv.ParseFloat(string(v), 64)
 			if err != nil {
 				b = append(b, "null"...)
 				break
 			}
 			b = strconv.AppendFloat(b, math.Round(f*10)/10, 'f', -1, 64)
 		case c.Number:
-			b = append(b, *v...)
+			b = append(b, v...)
 		default:
-			b = appendJSONString(b, *v)
+			b = appendJSONString(b, string(v))
 		}
 	}
-	if props != nil && len(*props) > 2 {
+	if len(props) > 2 {
 		b = append(b, ',')
-		b = append(b, (*props)[1:len(*props)-1]...)
+		b = append(b, props[1:len(props)-1]...)
 	}
 	return b
 }
 
 func (k *Kind) attrJSON() string {
 	var b strings.Builder
-	for i, a := range k.Attrs {
+	for i, c := range k.attrCols() {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		fmt.Fprintf(&b, "'%s', %s", a.Name, a.Name)
-	}
-	if k.Name == "splitter" {
-		b.WriteString(", 'input_ports', input_ports, 'output_ports', output_ports")
-	}
-	if k.Lines {
-		b.WriteString(", 'length_m', round(length_m::numeric, 1)")
-	}
-	if k.Name == "segment" {
-		b.WriteString(", 'geometry_stale', geometry_stale")
+		fmt.Fprintf(&b, "'%s', %s", c.Name, c.Native)
 	}
 	list := b.String()
 	return "CASE WHEN props = '{}'::jsonb THEN json_build_object(" + list + ")::text ELSE (props || jsonb_build_object(" + list + "))::text END"

@@ -2,6 +2,7 @@ package fiber
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"dotmac.dev/field/hub"
 	"dotmac.dev/field/hub/postgres"
@@ -146,25 +148,47 @@ func (s *Service) FeatureCollection(ctx context.Context, q FeatureQuery) (body [
 	defer rows.Close()
 	b := make([]byte, 0, 64*1024)
 	b = append(b, `{"type":"FeatureCollection","features":[`...)
-	var kind, id, name, status string
-	var version int64
-	var geom []byte
-	var vals []*string
-	var props *string
-	var dist *float64
+	// The rows are read raw (pgx RawValues) and written straight into the JSON: a bbox of a
+	// dense area is thousands of features, and decoding each column into Go values first cost
+	// more than the query.
+	fds := rows.FieldDescriptions()
+	tm := rows.Conn().TypeMap()
+	var vals [][]byte
 	for rows.Next() {
 		if limit > 0 && n == limit {
 			truncated = true
 			break
 		}
-		vals = vals[:0]
-		if err := rows.Scan(&kind, &id, &name, &status, &version, &geom, &vals, &props, &dist); err != nil {
+		raw := rows.RawValues()
+		if len(raw) != 9 {
+			return nil, 0, false, fmt.Errorf("fiber: features: %d columns", len(raw))
+		}
+		k := KindByName(string(raw[0]))
+		if k == nil {
+			return nil, 0, false, fmt.Errorf("fiber: features: unknown kind %q", raw[0])
+		}
+		version, err := rawInt8(fds[4], raw[4])
+		if err != nil {
 			return nil, 0, false, err
+		}
+		var dist *float64
+		if raw[8] != nil {
+			d, err := rawFloat8(fds[8], raw[8])
+			if err != nil {
+				return nil, 0, false, err
+			}
+			dist = &d
+		}
+		vals = vals[:0]
+		if raw[6] != nil {
+			if vals, err = rawTextArray(tm, fds[6], raw[6], vals); err != nil {
+				return nil, 0, false, err
+			}
 		}
 		if n > 0 {
 			b = append(b, ',')
 		}
-		b = appendFeature(b, KindByName(kind), id, name, status, version, geom, vals, props, dist)
+		b = appendFeature(b, k, raw[1], raw[2], raw[3], version, raw[5], vals, raw[6] != nil, raw[7], dist)
 		n++
 	}
 	if err := rows.Err(); err != nil {
@@ -178,7 +202,7 @@ func (s *Service) FeatureCollection(ctx context.Context, q FeatureQuery) (body [
 	return b, n, truncated, nil
 }
 
-func appendFeature(b []byte, k *Kind, id, name, status string, version int64, geom []byte, vals []*string, props *string, dist *float64) []byte {
+func appendFeature(b []byte, k *Kind, id, name, status []byte, version int64, geom []byte, vals [][]byte, withAttrs bool, props []byte, dist *float64) []byte {
 	b = append(b, `{"type":"Feature","id":"`...)
 	b = append(b, id...)
 	b = append(b, `","geometry":`...)
@@ -188,7 +212,7 @@ func appendFeature(b []byte, k *Kind, id, name, status string, version int64, ge
 	b = append(b, `","kind":"`...)
 	b = append(b, k.Name...)
 	b = append(b, `","name":`...)
-	b = appendJSONString(b, name)
+	b = appendJSONString(b, string(name))
 	b = append(b, `,"status":"`...)
 	b = append(b, status...)
 	b = append(b, `","version":`...)
@@ -197,10 +221,82 @@ func appendFeature(b []byte, k *Kind, id, name, status string, version int64, ge
 		b = append(b, `,"distance_m":`...)
 		b = strconv.AppendFloat(b, math.Round(*dist*10)/10, 'f', -1, 64)
 	}
-	if vals != nil {
+	if withAttrs {
 		b = k.appendAttrs(b, vals, props)
 	}
 	return append(b, "}}"...)
+}
+
+// rawInt8 decodes an int8 column as pgx received it (binary, or text).
+func rawInt8(fd pgconn.FieldDescription, v []byte) (int64, error) {
+	if fd.Format == pgx.BinaryFormatCode {
+		if len(v) != 8 {
+			return 0, fmt.Errorf("fiber: int8 of %d bytes", len(v))
+		}
+		return int64(binary.BigEndian.Uint64(v)), nil
+	}
+	return strconv.ParseInt(string(v), 10, 64)
+}
+
+// rawFloat8 decodes a float8 column (binary, or text).
+func rawFloat8(fd pgconn.FieldDescription, v []byte) (float64, error) {
+	if fd.Format == pgx.BinaryFormatCode {
+		if len(v) != 8 {
+			return 0, fmt.Errorf("fiber: float8 of %d bytes", len(v))
+		}
+		return math.Float64frombits(binary.BigEndian.Uint64(v)), nil
+	}
+	return strconv.ParseFloat(string(v), 64)
+}
+
+// rawTextArray appends the elements of a one-dimensional text[] to out (nil for NULL), reading
+// PostgreSQL's binary array format in place; another format goes through pgx's codec.
+func rawTextArray(tm *pgtype.Map, fd pgconn.FieldDescription, v []byte, out [][]byte) ([][]byte, error) {
+	if fd.Format != pgx.BinaryFormatCode {
+		var ss []*string
+		if err := tm.Scan(fd.DataTypeOID, fd.Format, v, &ss); err != nil {
+			return out, err
+		}
+		for _, s := range ss {
+			if s == nil {
+				out = append(out, nil)
+			} else {
+				out = append(out, []byte(*s))
+			}
+		}
+		return out, nil
+	}
+	bad := fmt.Errorf("fiber: malformed text[] (%d bytes)", len(v))
+	if len(v) < 12 {
+		return out, bad
+	}
+	ndim := int32(binary.BigEndian.Uint32(v))
+	p := 12
+	if ndim == 0 {
+		return out, nil
+	}
+	if ndim != 1 || len(v) < p+8 {
+		return out, bad
+	}
+	count := int(int32(binary.BigEndian.Uint32(v[p:])))
+	p += 8
+	for i := 0; i < count; i++ {
+		if len(v) < p+4 {
+			return out, bad
+		}
+		l := int(int32(binary.BigEndian.Uint32(v[p:])))
+		p += 4
+		if l < 0 {
+			out = append(out, nil)
+			continue
+		}
+		if len(v) < p+l {
+			return out, bad
+		}
+		out = append(out, v[p:p+l:p+l])
+		p += l
+	}
+	return out, nil
 }
 
 // ErrNotFound is the not-found error of the plant.
@@ -234,10 +330,17 @@ func findFeature(ctx context.Context, q querier, k *Kind, id string) (json.RawMe
 	if err != nil {
 		return nil, err
 	}
-	if vals == nil {
-		vals = []*string{}
+	bs := make([][]byte, len(vals))
+	for i, v := range vals {
+		if v != nil {
+			bs[i] = []byte(*v)
+		}
 	}
-	return appendFeature(nil, k, id, name, status, version, geom, vals, props, nil), nil
+	var pb []byte
+	if props != nil {
+		pb = []byte(*props)
+	}
+	return appendFeature(nil, k, []byte(id), []byte(name), []byte(status), version, geom, bs, true, pb, nil), nil
 }
 
 // FindKindOf returns the kind of the live object with this id, searching every table.
