@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -248,6 +249,22 @@ func (s *Server) csrfCheck(p hub.Portal) gin.HandlerFunc {
 			return
 		}
 		if !s.validCSRF(c, pr.SessionID) {
+			// Reading the form for its token may have hit the body limit: that is the answer.
+			var tooBig *http.MaxBytesError
+			// (http.MaxBytesReader keeps answering its error once the limit was crossed.)
+			if c.Request.Body == nil {
+				c.Request.Body = http.NoBody
+			}
+			if _, err := c.Request.Body.Read(make([]byte, 1)); errors.As(err, &tooBig) {
+				c.Status(http.StatusRequestEntityTooLarge)
+				if acceptsHTML(c) {
+					s.render(c, "error.html", gin.H{"Title": "File too large", "Message": fmt.Sprintf("The upload is larger than this form accepts (%d MB). Nothing was saved.", tooBig.Limit>>20)})
+					c.Abort()
+					return
+				}
+				Error(c, tooBig)
+				return
+			}
 			c.Status(http.StatusForbidden)
 			if acceptsHTML(c) {
 				s.render(c, "error.html", gin.H{"Title": "Form expired", "Message": "This form is stale or was not sent by this site. Reload the page and try again."})

@@ -323,3 +323,26 @@ func TestTechnicianCreatePage(t *testing.T) {
 	}
 	e.Token("rosa.nakai@example.com", "Sp1ice-all-day") // the new technician can sign in
 }
+
+// A staff form over the body limit is answered 413 "too large", not 403 "form expired": the
+// CSRF check reads the form first and must tell the two apart.
+func TestPageOverBodyLimit(t *testing.T) {
+	e := setup(t)
+	c := e.staff("dispatcher@example.com", "dispatch123!")
+	form := e.page(c, "/admin/operations/work-orders/new", 200)
+	csrf := csrfRE.FindStringSubmatch(form)[1]
+	res, err := c.PostForm(e.URL+"/admin/operations/work-orders", url.Values{"csrf_token": {csrf}, "title": {"Big"},
+		"description": {strings.Repeat("x", 2<<20)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("over the limit: %d", res.StatusCode)
+	}
+	var n int
+	e.DB.Pool.QueryRow(t.Context(), `SELECT count(*) FROM work_orders WHERE title = 'Big'`).Scan(&n)
+	if n != 0 {
+		t.Fatal("an over-limit form was saved")
+	}
+}
