@@ -271,7 +271,7 @@ type agentProc struct {
 	bin, dir, nats string
 	env            []string
 	cmd            *exec.Cmd
-	logs           []*lockedBuffer // one per run
+	logs           []*logBuffer // one per run
 }
 
 // enrollAgent creates a device for tech on hub (base URL, admin token) and enrolls a real agent.
@@ -333,7 +333,7 @@ func newAgentProc(t *testing.T, dir, device, natsURL string, env ...string) *age
 	t.Cleanup(func() {
 		p.kill()
 		if (t.Failed() || os.Getenv("FAULT_AGENT_LOG") != "") && len(p.logs) > 0 {
-			t.Logf("edge agent log of the last run (tail):\n%s", tail(p.logs[len(p.logs)-1].String(), 8000))
+			t.Logf("edge agent log of the last run (tail):\n%s", tail(p.logs[len(p.logs)-1].text(), 8000))
 		}
 	})
 	return p
@@ -343,7 +343,7 @@ func newAgentProc(t *testing.T, dir, device, natsURL string, env ...string) *age
 func (p *agentProc) start() {
 	p.t.Helper()
 	addr := freePort(p.t)
-	logs := &lockedBuffer{}
+	logs := &logBuffer{}
 	p.logs = append(p.logs, logs)
 	cmd := exec.Command(p.bin, "run", "--data", p.dir, "--listen", addr, "--nats-url", p.nats, "--log-level", "debug", "--log-format", "text")
 	cmd.Stdout, cmd.Stderr = logs, logs
@@ -405,13 +405,26 @@ func (p *agentProc) lastLog() string {
 	if len(p.logs) == 0 {
 		return ""
 	}
-	return p.logs[len(p.logs)-1].String()
+	return p.logs[len(p.logs)-1].text()
 }
 
-func (b *lockedBuffer) String() string {
+// logBuffer collects a process's output for reading while it runs. Only Write is exposed (an
+// embedded bytes.Buffer would hand os/exec its unlocked ReadFrom).
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.Buffer.String()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) text() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // try calls the agent's API without failing the test on a transport error (the agent may be down).
