@@ -38,7 +38,7 @@ func (c *Client) upLoop(ctx context.Context) {
 				return
 			}
 		}
-		if n, err := c.DB.RequeueUnanswered(ctx, time.Now().Add(-c.ResendAfter)); err == nil && n > 0 {
+		if n, err := c.DB.RequeueUnanswered(ctx, c.ResendAfter); err == nil && n > 0 {
 			c.Logger.Warn("uploads without an answer from the hub: sending them again", keyCount, n)
 		}
 		more, err := c.uploadOnce(ctx, feed)

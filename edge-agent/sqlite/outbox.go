@@ -92,11 +92,12 @@ func (d *DB) MarkSent(ctx context.Context, seqs []int64, generation string) erro
 	})
 }
 
-// RequeueUnanswered puts back to pending the entries sent before cutoff that the hub has not
-// answered (its answer may have been lost before a snapshot's cursor); they are published again
-// under a new batch id and the hub answers the replay.
-func (d *DB) RequeueUnanswered(ctx context.Context, cutoff time.Time) (int, error) {
-	res, err := d.db.ExecContext(ctx, `UPDATE outbox SET status = 'pending', resends = resends + 1 WHERE status = 'sent' AND sent_at < ?`, ts(cutoff))
+// RequeueUnanswered puts back to pending the entries sent longer than age ago that the hub has
+// not answered (its answer may have been lost before a snapshot's cursor); they are published
+// again under a new batch id and the hub answers the replay. Age is measured on the clock that
+// stamped sent_at.
+func (d *DB) RequeueUnanswered(ctx context.Context, age time.Duration) (int, error) {
+	res, err := d.db.ExecContext(ctx, `UPDATE outbox SET status = 'pending', resends = resends + 1 WHERE status = 'sent' AND sent_at < ?`, ts(d.now().Add(-age)))
 	if err != nil {
 		return 0, err
 	}

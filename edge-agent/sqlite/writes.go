@@ -203,7 +203,14 @@ func (d *DB) fire(ctx context.Context, tx *sql.Tx, j job, person string, req fie
 	if err != nil {
 		return field.TransitionEvent{}, err
 	}
-	out, err := fieldexec.Apply(req.Input(fieldexec.Status(j.Status), ev, d.GateEnabled))
+	in := req.Input(fieldexec.Status(j.Status), ev, d.GateEnabled)
+	if in.At = d.now(); req.OccurredAt != nil {
+		in.At = *req.OccurredAt
+	}
+	if in.Last, in.LastAt, err = lastEvent(ctx, tx, j.ID); err != nil {
+		return field.TransitionEvent{}, err
+	}
+	out, err := fieldexec.Apply(in)
 	if err != nil {
 		var fe *fieldexec.Error
 		if errors.As(err, &fe) {
@@ -234,6 +241,22 @@ func (d *DB) fire(ctx context.Context, tx *sql.Tx, j job, person string, req fie
 		return field.TransitionEvent{}, err
 	}
 	return field.TransitionEvent{ID: td.ID, ClockSkew: td.ClockSkew}, nil
+}
+
+// lastEvent returns the job's latest event and when it occurred (zero values when none), for
+// the state machine to tell a double tap.
+func lastEvent(ctx context.Context, tx *sql.Tx, jobID string) (fieldexec.Event, time.Time, error) {
+	var ev, at sql.NullString
+	err := tx.QueryRowContext(ctx, `SELECT json_extract(data, '$.event'), occurred_at FROM work_order_events WHERE work_order_id = ?
+		ORDER BY occurred_at DESC, id DESC LIMIT 1`, jobID).Scan(&ev, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", time.Time{}, nil
+	}
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	t, _ := time.Parse(time.RFC3339Nano, at.String)
+	return fieldexec.Event(ev.String), t, nil
 }
 
 // applyTransition is the local effect of an accepted event: status, timer and times in the

@@ -181,7 +181,9 @@ func (s *Service) applyUpload(ctx context.Context, dev *applierDevice, msg njs.M
 	}
 	seq := md.Sequence.Stream
 	if int64(seq) <= dev.cursor {
-		return nil // applied before a restart; only the ack was lost
+		// Applied before a restart: the ack was lost, and the answers too when the hub stopped
+		// between the commit and publishing them. Answer again (each change replays its result).
+		return s.answerAgain(ctx, dev, seq, msg.Data())
 	}
 	start := time.Now()
 	b, err := change.Decode(msg.Data())

@@ -188,7 +188,7 @@ func (s *Service) Bootstrap(ctx context.Context, tech string) (*Snapshot, error)
 		return nil, err
 	}
 	s.cleanSnapshots()
-	if snap := s.latestSnapshot(tech); snap != nil && s.now().Sub(snap.CreatedAt) < snapshotReuse {
+	if snap := s.latestSnapshot(tech); snap != nil && s.now().Sub(snap.CreatedAt) < snapshotReuse && s.feedHolds(ctx, snap.Cursor) {
 		return snap, nil
 	}
 	return s.BuildSnapshot(ctx, tech)

@@ -430,7 +430,17 @@ func (s *Service) applyLocked(ctx context.Context, tx pgx.Tx, l *locked, actorID
 		}
 		from = opt.AssumeFrom
 	}
-	oc, err := fieldexec.Apply(req.Input(from, ev, gate))
+	in := req.Input(from, ev, gate)
+	in.At = occurred
+	var last string
+	switch err := tx.QueryRow(ctx, `SELECT event, occurred_at FROM work_order_events WHERE work_order_id = $1 ORDER BY received_at DESC, id DESC LIMIT 1`,
+		l.ID).Scan(&last, &in.LastAt); {
+	case err == nil:
+		in.Last = fieldexec.Event(last)
+	case !errors.Is(err, pgx.ErrNoRows):
+		return nil, err
+	}
+	oc, err := fieldexec.Apply(in)
 	if err != nil {
 		return nil, fromExec(err)
 	}

@@ -183,6 +183,29 @@ type Input struct {
 	// GateEnabled turns on the completion gate (setting
 	// field.completion_requires_evidence, default on).
 	GateEnabled bool
+	// Last is the job's latest event and LastAt when it occurred; At is when
+	// this one occurred. With them, an en_route that follows an en_route
+	// within RepeatWindow and changes no status is a double tap. Zero values
+	// turn the check off.
+	Last   Event
+	LastAt time.Time
+	At     time.Time
+}
+
+// RepeatWindow is how close an en_route must follow the last en_route, with
+// no status change, to be taken as a double tap (the technician tapped twice,
+// or the app sent the tap again under a new client_event_id).
+const RepeatWindow = 10 * time.Second
+
+// repeatedEnRoute reports whether in is an en_route repeated within
+// RepeatWindow of the last one (either clock order: the times are the
+// device's).
+func (in Input) repeatedEnRoute(to Status) bool {
+	if in.Event != EventEnRoute || in.Last != EventEnRoute || to != in.From || in.LastAt.IsZero() || in.At.IsZero() {
+		return false
+	}
+	d := in.At.Sub(in.LastAt)
+	return d <= RepeatWindow && d >= -RepeatWindow
 }
 
 // Outcome is what an accepted event does. The timer flags are set only when the
@@ -191,7 +214,8 @@ type Outcome struct {
 	To            Status
 	StatusChanged bool
 	// Repeat marks a double tap (pause while paused, resume while in
-	// progress): nothing changes and callers answer as for a replay.
+	// progress, en_route again within RepeatWindow with no status change):
+	// nothing changes and callers answer as for a replay.
 	Repeat        bool
 	StartTimer    bool
 	StopTimer     bool
@@ -247,6 +271,9 @@ func Apply(in Input) (Outcome, error) {
 			Message: notAllowed(in.Event, in.From, r),
 			Fields:  map[string]string{"status": fmt.Sprintf("job is %s", in.From.Label())},
 		}
+	}
+	if in.repeatedEnRoute(to) {
+		return Outcome{To: in.From, Repeat: true}, nil
 	}
 	switch in.Event {
 	case EventComplete:

@@ -197,6 +197,16 @@ func (f *Feed) Head(ctx context.Context) (change.Cursor, error) {
 	return change.Cursor(info.State.LastSeq), nil
 }
 
+// First returns the sequence of the oldest batch the feed still holds (Head+1, or 0, when it
+// holds none): a consumer whose cursor is before First-1 has lost batches to retention.
+func (f *Feed) First(ctx context.Context) (change.Cursor, error) {
+	info, err := f.stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("jetstream: stream info: %w", err)
+	}
+	return change.Cursor(info.State.FirstSeq), nil
+}
+
 // Trim drops every batch before seq, as retention would (tests, operators).
 func (f *Feed) Trim(ctx context.Context, before change.Cursor) error {
 	if err := f.stream.Purge(ctx, jetstream.WithPurgeSequence(uint64(before))); err != nil {

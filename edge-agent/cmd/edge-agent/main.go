@@ -243,6 +243,13 @@ func (m *Main) Run(ctx context.Context) error {
 	defer closeDB()
 	db.DeviceID, db.TechnicianID = creds.DeviceID, creds.TechnicianID
 	db.Clock = hlc.New(creds.DeviceID)
+	if off := clockOffset(); off != 0 {
+		// A tablet whose clock is wrong (tests of clock skew): both the local times the agent
+		// records and its hybrid logical clock read the shifted clock.
+		now := func() time.Time { return time.Now().Add(off) }
+		db.Now, db.Clock.Physical = now, now
+		m.Logger.Warn("device clock offset in effect", "offset", off.String())
+	}
 
 	hub := natsync.NewHubClient(creds.HubURL, creds.Token())
 	client := &natsync.Client{
@@ -308,4 +315,11 @@ func (m *Main) Run(ctx context.Context) error {
 		runErr = nil
 	}
 	return runErr
+}
+
+// clockOffset reads EDGE_CLOCK_OFFSET (a Go duration such as 24h or -24h), a hidden setting that
+// shifts the agent's clock to simulate a tablet with a wrong clock (fault tests).
+func clockOffset() time.Duration {
+	d, _ := time.ParseDuration(os.Getenv("EDGE_CLOCK_OFFSET"))
+	return d
 }
