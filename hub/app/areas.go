@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"net/url"
+	"strings"
 
 	"github.com/nats-io/nats-server/v2/server"
 
@@ -48,7 +50,7 @@ var areaBuilders = []func(ctx context.Context, a *App) (web.Area, error){
 // syncConfig hands the sync area what it needs from the wired hub.
 func syncConfig(a *App) syncsvc.Config {
 	cfg := syncsvc.Config{DB: a.DB, NC: a.NC, Logger: a.Logger, Registry: a.Registry, DataDir: a.Config.DataDir,
-		HubURL: a.Config.PublicURL, AgentNATSURL: a.Config.NATSURL, Field: syncField(a)}
+		HubURL: a.Config.PublicURL, AgentNATSURL: agentNATSURL(a.Config), Field: syncField(a)}
 	if a.NATS != nil {
 		cfg.NS, cfg.AgentNATSURL = a.NATS.NS, a.NATS.ClientURL()
 	} else if a.Config.NATSAccountSigningSeed != "" {
@@ -97,3 +99,27 @@ func (a *App) buildAreas(ctx context.Context) ([]web.Area, error) {
 func (a *App) natsAuthenticator() server.Authentication { return natsAuth(a) }
 
 var natsAuth = func(a *App) server.Authentication { return syncsvc.NewAuthenticator(a.DB, a.Logger) }
+
+// agentNATSURL is the NATS address handed to tablets at enrollment: HUB_AGENT_NATS_URL, or
+// NATS_URL without any user, password or token in it — those are the hub's own credentials, and
+// each device gets its own.
+func agentNATSURL(c Config) string {
+	raw := c.AgentNATSURL
+	if raw == "" {
+		raw = c.NATSURL
+	}
+	var out []string
+	for _, one := range strings.Split(raw, ",") {
+		one = strings.TrimSpace(one)
+		if u, err := url.Parse(one); err == nil && u.User != nil {
+			u.User = nil
+			one = u.String()
+		} else if err != nil {
+			one = "" // unparseable: never hand it out as is
+		}
+		if one != "" {
+			out = append(out, one)
+		}
+	}
+	return strings.Join(out, ",")
+}

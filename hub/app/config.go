@@ -23,6 +23,9 @@ type Config struct {
 	DatabaseURL string
 	RedisURL    string
 	NATSURL     string
+	// AgentNATSURL is the NATS address given to tablets when it differs from the hub's (a public
+	// name of the cluster); empty: NATS_URL without its credentials (HUB_AGENT_NATS_URL).
+	AgentNATSURL string
 	// NATSCreds is the hub's own credentials file on an external cluster (HUB_NATS_CREDS).
 	NATSCreds string
 	// NATSAccountSigningSeed and NATSAccount let the hub mint each device's NATS user JWT on an
@@ -55,6 +58,7 @@ func DefaultConfig() Config {
 		RedisURL:               env("REDIS_URL", "redis://127.0.0.1:6379/0"),
 		NATSURL:                env("NATS_URL", ""),
 		NATSCreds:              env("HUB_NATS_CREDS", ""),
+		AgentNATSURL:           env("HUB_AGENT_NATS_URL", ""),
 		NATSAccountSigningSeed: env("HUB_NATS_ACCOUNT_SIGNING_SEED", ""),
 		NATSAccount:            env("HUB_NATS_ACCOUNT", ""),
 		NATSListen:             env("HUB_NATS_LISTEN", "127.0.0.1:7422"),
@@ -80,6 +84,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "PostgreSQL URL (DATABASE_URL)")
 	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "Redis URL (REDIS_URL)")
 	fs.StringVar(&c.NATSURL, "nats-url", c.NATSURL, "NATS URL; empty embeds a NATS server (NATS_URL)")
+	fs.StringVar(&c.AgentNATSURL, "agent-nats-url", c.AgentNATSURL, "NATS URL given to tablets; empty: NATS_URL without credentials (HUB_AGENT_NATS_URL)")
 	fs.StringVar(&c.NATSCreds, "nats-creds", c.NATSCreds, "the hub's NATS credentials file on an external cluster (HUB_NATS_CREDS)")
 	fs.StringVar(&c.NATSAccount, "nats-account", c.NATSAccount, "the devices' NATS account public key, A… (HUB_NATS_ACCOUNT)")
 	fs.StringVar(&c.NATSListen, "nats-listen", c.NATSListen, "embedded NATS client address for edge agents (HUB_NATS_LISTEN)")

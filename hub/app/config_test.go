@@ -60,3 +60,17 @@ func TestConfigValidate_DeviceJWTs(t *testing.T) {
 		t.Fatalf("an account seed: %v", err)
 	}
 }
+
+// Tablets never receive the hub's own NATS credentials.
+func TestAgentNATSURL(t *testing.T) {
+	for _, c := range []struct{ in, agent, want string }{
+		{"nats://hub:s3cret@nats-1:4222,nats://hub:s3cret@nats-2:4222", "", "nats://nats-1:4222,nats://nats-2:4222"},
+		{"nats://token@nats:4222", "", "nats://nats:4222"},
+		{"nats://nats:4222", "", "nats://nats:4222"},
+		{"nats://hub:pw@10.0.0.5:4222", "tls://nats.example.net:4222", "tls://nats.example.net:4222"},
+	} {
+		if got := agentNATSURL(Config{NATSURL: c.in, AgentNATSURL: c.agent}); got != c.want {
+			t.Errorf("%q: %q, want %q", c.in, got, c.want)
+		}
+	}
+}
