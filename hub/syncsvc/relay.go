@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"dotmac.dev/field/sync/change"
 	"dotmac.dev/field/sync/scope"
@@ -37,76 +39,120 @@ type scopeRow struct {
 	order   int // entity order across bindings: parents first
 }
 
+// querier is a pool, a connection or a transaction.
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
-// activeBindings returns the bindings whose tables exist.
+// execer is a pool, a connection or a transaction.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// activeRecheck is how often bindings whose tables were missing are looked for again.
+const activeRecheck = 5 * time.Second
+
+// activeBindings returns the bindings whose tables exist. Tables are not dropped while the hub
+// runs, so once every binding is active the answer is kept; until then it is rechecked every
+// activeRecheck (a migration may add a family's tables).
 func (s *Service) activeBindings(ctx context.Context) []Binding {
-	var out []Binding
-	for _, b := range s.Bindings {
-		ok := true
-		for _, t := range b.Requires {
-			var exists bool
-			if err := s.DB.Pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, t).Scan(&exists); err != nil || !exists {
-				ok = false
-				break
+	s.activeMu.Lock()
+	defer s.activeMu.Unlock()
+	if s.activeAt.IsZero() || (len(s.active) < len(s.Bindings) && s.now().Sub(s.activeAt) >= activeRecheck) {
+		var names []string
+		for _, b := range s.Bindings {
+			names = append(names, b.Requires...)
+		}
+		missing := map[string]bool{}
+		rows, err := s.DB.Pool.Query(ctx, `SELECT t FROM unnest($1::text[]) t WHERE to_regclass(t) IS NULL`, names)
+		if err == nil {
+			var list []string
+			list, err = collectStrings(rows)
+			for _, t := range list {
+				missing[t] = true
 			}
 		}
-		if ok {
-			out = append(out, b)
+		if err != nil {
+			return s.active // keep the last answer; the next pass asks again
 		}
+		var out []Binding
+		for _, b := range s.Bindings {
+			if !slices.ContainsFunc(b.Requires, func(t string) bool { return missing[t] }) {
+				out = append(out, b)
+			}
+		}
+		s.active, s.activeAt = out, s.now()
 	}
-	return out
+	return s.active
 }
 
 // scopeRows reads technician tech's rows, limited to roots (nil: whole scope) and, per entity,
 // to ids (nil: all). fn is called for each row in entity order (parents first).
+//
+// The sources' queries go to the server in one pipelined batch (one round trip, not one per
+// source); their rows are read back in order.
 func (s *Service) scopeRows(ctx context.Context, q querier, bindings []Binding, tech string, roots []string, ids map[string][]string, fn func(r scopeRow) error) error {
+	type queued struct {
+		family string
+		src    Source
+		order  int
+	}
+	var list []queued
+	batch := &pgx.Batch{}
 	order := 0
 	for _, b := range bindings {
 		for _, src := range b.Sources {
 			order++
 			var idArg any
 			if ids != nil {
-				list, ok := ids[src.Entity]
-				if !ok || len(list) == 0 {
+				l, ok := ids[src.Entity]
+				if !ok || len(l) == 0 {
 					continue
 				}
-				idArg = list
+				idArg = l
 			}
 			var rootArg any
 			if roots != nil {
 				rootArg = roots
 			}
-			rows, err := q.Query(ctx, src.SQL, tech, rootArg, idArg)
-			if err != nil {
-				return fmt.Errorf("scope %s: %w", src.Entity, err)
-			}
-			for rows.Next() {
-				var r scopeRow
-				var root *string
-				var data []byte
-				if err := rows.Scan(&root, &r.ID, &r.Version, &data); err != nil {
-					rows.Close()
-					return fmt.Errorf("scope %s: %w", src.Entity, err)
-				}
-				r.Family, r.Entity, r.Data, r.shared, r.order = b.Family.Name, src.Entity, data, src.Shared, order
-				if root != nil {
-					r.Root = *root
-				}
-				if err := fn(r); err != nil {
-					rows.Close()
-					return err
-				}
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return fmt.Errorf("scope %s: %w", src.Entity, err)
-			}
+			batch.Queue(src.SQL, tech, rootArg, idArg)
+			list = append(list, queued{b.Family.Name, src, order})
 		}
 	}
-	return nil
+	if len(list) == 0 {
+		return nil
+	}
+	br := q.SendBatch(ctx, batch)
+	defer br.Close()
+	for _, e := range list {
+		rows, err := br.Query()
+		if err != nil {
+			return fmt.Errorf("scope %s: %w", e.src.Entity, err)
+		}
+		for rows.Next() {
+			var r scopeRow
+			var root *string
+			var data []byte
+			if err := rows.Scan(&root, &r.ID, &r.Version, &data); err != nil {
+				rows.Close()
+				return fmt.Errorf("scope %s: %w", e.src.Entity, err)
+			}
+			r.Family, r.Entity, r.Data, r.shared, r.order = e.family, e.src.Entity, data, e.src.Shared, e.order
+			if root != nil {
+				r.Root = *root
+			}
+			if err := fn(r); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("scope %s: %w", e.src.Entity, err)
+		}
+	}
+	return br.Close()
 }
 
 // runRelay relays domain events to the technicians' feeds until ctx ends: woken by NOTIFY on
@@ -293,6 +339,8 @@ func (s *Service) relayEvents(ctx context.Context, evs []domainEvent) error {
 	bindings := s.activeBindings(ctx)
 	roots := map[string]bool{}
 	oldest := evs[0].CreatedAt
+	batch := &pgx.Batch{}
+	var asked []domainEvent
 	for _, e := range evs {
 		oldest = minTime(oldest, e.CreatedAt)
 		var p struct {
@@ -302,21 +350,31 @@ func (s *Service) relayEvents(ctx context.Context, evs []domainEvent) error {
 			roots[p.WorkOrderID] = true
 		}
 		for _, b := range bindings {
-			q, ok := b.Roots[e.Entity]
-			if !ok {
-				continue
+			if q, ok := b.Roots[e.Entity]; ok {
+				batch.Queue(q, e.EntityID)
+				asked = append(asked, e)
 			}
-			rows, err := s.DB.Pool.Query(ctx, q, e.EntityID)
+		}
+	}
+	if len(asked) > 0 { // every event's roots in one round trip
+		br := s.DB.Pool.SendBatch(ctx, batch)
+		for _, e := range asked {
+			rows, err := br.Query()
 			if err != nil {
+				br.Close()
 				return fmt.Errorf("roots of %s %s: %w", e.Entity, e.EntityID, err)
 			}
 			ids, err := collectStrings(rows)
 			if err != nil {
-				return err
+				br.Close()
+				return fmt.Errorf("roots of %s %s: %w", e.Entity, e.EntityID, err)
 			}
 			for _, id := range ids {
 				roots[id] = true
 			}
+		}
+		if err := br.Close(); err != nil {
+			return err
 		}
 	}
 	list := make([]string, 0, len(roots))
@@ -343,44 +401,87 @@ func (s *Service) relayRoots(ctx context.Context, bindings []Binding, roots []st
 	for len(roots) > 0 {
 		chunk := roots[:min(len(roots), 200)]
 		roots = roots[len(chunk):]
-		rows, err := s.DB.Pool.Query(ctx, `SELECT DISTINCT t::text FROM (
+		// The technicians of these roots and the owners of other roots, in one round trip.
+		batch := &pgx.Batch{}
+		batch.Queue(`SELECT DISTINCT t::text FROM (
 				SELECT assigned_to AS t FROM work_orders WHERE id = ANY($1::uuid[]) AND assigned_to IS NOT NULL
 				UNION SELECT person_id FROM work_order_assignments WHERE work_order_id = ANY($1::uuid[])
 				UNION SELECT technician_id FROM sync_scope WHERE root_id = ANY($1::uuid[]) AND evicted_at IS NULL) x
 			WHERE EXISTS (SELECT 1 FROM devices d WHERE d.technician_id = x.t AND d.status = 'active' AND d.enrolled_at IS NOT NULL)`, chunk)
-		if err != nil {
-			return err
-		}
-		techs, err := collectStrings(rows)
-		if err != nil {
-			return err
-		}
 		for _, b := range bindings {
-			if b.Owners == "" {
-				continue
-			}
-			rows, err := s.DB.Pool.Query(ctx, `SELECT DISTINCT o FROM (`+b.Owners+`) x(o)
+			if b.Owners != "" {
+				batch.Queue(`SELECT DISTINCT o FROM (`+b.Owners+`) x(o)
 				WHERE EXISTS (SELECT 1 FROM devices d WHERE d.technician_id::text = x.o AND d.status = 'active' AND d.enrolled_at IS NOT NULL)`, chunk)
-			if err != nil {
-				return fmt.Errorf("owners of %s roots: %w", b.Family.Name, err)
 			}
-			owners, err := collectStrings(rows)
+		}
+		var techs []string
+		br := s.DB.Pool.SendBatch(ctx, batch)
+		for i := 0; i < batch.Len(); i++ {
+			rows, err := br.Query()
 			if err != nil {
-				return err
+				br.Close()
+				return fmt.Errorf("technicians of roots: %w", err)
 			}
-			for _, o := range owners {
-				if !slices.Contains(techs, o) {
-					techs = append(techs, o)
+			ts, err := collectStrings(rows)
+			if err != nil {
+				br.Close()
+				return fmt.Errorf("technicians of roots: %w", err)
+			}
+			for _, t := range ts {
+				if !slices.Contains(techs, t) {
+					techs = append(techs, t)
 				}
 			}
 		}
-		for _, t := range techs {
-			if err := s.relayTech(ctx, bindings, t, chunk); err != nil {
-				return fmt.Errorf("relay to %s: %w", t, err)
-			}
+		if err := br.Close(); err != nil {
+			return err
+		}
+		if err := s.relayTechs(ctx, bindings, techs, chunk); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// relayWorkers is how many technicians' feeds one relay pass brings up to date at a time.
+const relayWorkers = 4
+
+// relayTechs runs relayTech for each technician, a few at a time (each feed is still written by
+// one goroutine, so its order holds).
+func (s *Service) relayTechs(ctx context.Context, bindings []Binding, techs, roots []string) error {
+	if len(techs) == 1 {
+		if err := s.relayTech(ctx, bindings, techs[0], roots); err != nil {
+			return fmt.Errorf("relay to %s: %w", techs[0], err)
+		}
+		return nil
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	next := make(chan string)
+	for range min(relayWorkers, len(techs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for t := range next {
+				if err := s.relayTech(ctx, bindings, t, roots); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = fmt.Errorf("relay to %s: %w", t, err)
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, t := range techs {
+		next <- t
+	}
+	close(next)
+	wg.Wait()
+	return first
 }
 
 type ledgerRow struct {
@@ -515,7 +616,10 @@ func (s *Service) relayTech(ctx context.Context, bindings []Binding, tech string
 			s.metrics.relayChanges.WithLabelValues(string(c.Op)).Inc()
 		}
 	}
-	// Record what the feed now carries.
+	// Record what the feed now carries (one statement needs no transaction of its own).
+	if len(evicted) == 0 && len(kept) <= ledgerChunk {
+		return upsertLedger(ctx, s.DB.Pool, tech, kept)
+	}
 	return s.DB.InTx(ctx, func(tx pgx.Tx) error {
 		if err := upsertLedger(ctx, tx, tech, kept); err != nil {
 			return err
@@ -561,10 +665,13 @@ func (s *Service) entityOrder(bindings []Binding, entity string) int {
 	return n + 1
 }
 
+// ledgerChunk is the number of rows per ledger upsert statement.
+const ledgerChunk = 5000
+
 // upsertLedger records rows as carried by tech's feed (never lowering a version).
-func upsertLedger(ctx context.Context, tx pgx.Tx, tech string, rows []scopeRow) error {
+func upsertLedger(ctx context.Context, tx execer, tech string, rows []scopeRow) error {
 	for len(rows) > 0 {
-		chunk := rows[:min(len(rows), 5000)]
+		chunk := rows[:min(len(rows), ledgerChunk)]
 		rows = rows[len(chunk):]
 		ents, ids, roots := make([]string, len(chunk)), make([]string, len(chunk)), make([]*string, len(chunk))
 		vers := make([]int64, len(chunk))
