@@ -5,7 +5,10 @@ import (
 	"io"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"dotmac.dev/field/hub"
+	"dotmac.dev/field/hub/postgres"
 	"dotmac.dev/field/sync/field"
 	"dotmac.dev/field/sync/fieldexec"
 )
@@ -71,7 +74,13 @@ var (
 
 func (h *HubField) exists(ctx context.Context, sql string, args ...any) (bool, error) {
 	var ok bool
-	err := h.Fallback.DB.Pool.QueryRow(ctx, `SELECT EXISTS (`+sql+`)`, args...).Scan(&ok)
+	var q interface {
+		QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	} = h.Fallback.DB.Pool
+	if tx, in := postgres.TxFrom(ctx); in { // the applier's batch: see its earlier changes
+		q = tx
+	}
+	err := q.QueryRow(ctx, `SELECT EXISTS (`+sql+`)`, args...).Scan(&ok)
 	return ok, err
 }
 

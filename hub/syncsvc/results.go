@@ -166,7 +166,7 @@ func (s *Service) recordAttachment(ctx context.Context, actor Actor, woID string
 		return s.addAttachment(ctx, actor, woID, in)
 	}
 	var known bool
-	if err := s.DB.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM field_attachments WHERE client_ref = $1::uuid)`, in.ClientRef).Scan(&known); err != nil {
+	if err := s.conn(ctx).QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM field_attachments WHERE client_ref = $1::uuid)`, in.ClientRef).Scan(&known); err != nil {
 		return nil, false, err
 	}
 	if known {
