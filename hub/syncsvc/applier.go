@@ -586,7 +586,7 @@ func (s *Service) applyChange(ctx context.Context, dev *applierDevice, c change.
 		if err := strictJSON(c.Data, &req); err != nil {
 			return rejection(c, hub.EINVALID, "consume: %v", err), nil, nil
 		}
-		out, replayed, err := mc.ConsumeMaterials(ctx, actor, c.EntityID, req)
+		out, replayed, err := mc.ConsumeMaterials(ctx, actor, c.EntityID, req, FieldOptions{FormerHolder: !current})
 		if r, ok := rejectErr(c, err); ok {
 			return r, nil, nil
 		} else if err != nil {
@@ -604,7 +604,7 @@ func (s *Service) applyChange(ctx context.Context, dev *applierDevice, c change.
 		if err := strictJSON(c.Data, &req); err != nil {
 			return rejection(c, hub.EINVALID, "survey: %v", err), nil, nil
 		}
-		replayed, err := ss.SubmitSurvey(ctx, actor, c.EntityID, req)
+		replayed, err := ss.SubmitSurvey(ctx, actor, c.EntityID, req, FieldOptions{FormerHolder: !current})
 		if r, ok := rejectErr(c, err); ok {
 			return r, nil, nil
 		} else if err != nil {
