@@ -112,7 +112,7 @@ func benchSync(ctx context.Context, e *Env) ([]Row, error) {
 	_ = rows
 
 	// 4. Propagation with simulated devices.
-	devices, rate, secs := 100, 200, 8
+	devices, rate, secs := 1000, 200, 10
 	if e.Quick {
 		devices, rate, secs = 20, 50, 3
 	}
@@ -390,37 +390,52 @@ func propagation(ctx context.Context, h *Hub, svc *syncsvc.Service, dir string, 
 	defer cancel()
 	var wg sync.WaitGroup
 	wos := make([]string, devices)
-	for i := range devices {
+	ready := make([]bool, devices)
+	nready := 0
+	var closers []func()
+	defer func() {
+		cancel()
+		wg.Wait()
+		for _, c := range closers {
+			c()
+		}
+	}()
+	// Devices are set up by a few workers (enrollment, a NATS connection, a consumer, a SQLite
+	// file each).
+	setup := func(i int) error {
 		var tech string
 		email := fmt.Sprintf("benchtech%d@example.com", i)
 		if err := h.DB.Pool.QueryRow(ctx, `INSERT INTO people (first_name, last_name, email) VALUES ('Bench', $1, $2) RETURNING id`, strconv.Itoa(i), email).Scan(&tech); err != nil {
-			return 0, 0, 0, err
+			return err
 		}
 		if err := h.DB.Pool.QueryRow(ctx, `INSERT INTO work_orders (number, title, status, assigned_to) VALUES ($1, 'Propagation', 'scheduled', $2) RETURNING id`,
 			fmt.Sprintf("PWO-%d", i), tech).Scan(&wos[i]); err != nil {
-			return 0, 0, 0, err
+			return err
 		}
 		dev, err := benchDevice(ctx, svc, tech, fmt.Sprintf("bench-%d", i))
 		if err != nil {
-			return 0, 0, 0, err
+			return err
 		}
 		nc, err := nats.Connect(dev.NATSURL, nats.UserInfo(dev.NATSUser, dev.NATSPassword), nats.CustomInboxPrefix(dev.InboxPrefix))
 		if err != nil {
-			return 0, 0, 0, err
+			return err
 		}
-		defer nc.Close()
 		js, _ := njs.New(nc)
 		cfg := jetstream.Down()
 		cfg.PollWait = 2 * time.Second
 		feed, err := jetstream.Bind(ctx, js, cfg)
 		if err != nil {
-			return 0, 0, 0, err
+			nc.Close()
+			return err
 		}
 		db, err := openReplica(filepath.Join(dir, fmt.Sprintf("dev-%d.sqlite", i)))
 		if err != nil {
-			return 0, 0, 0, err
+			nc.Close()
+			return err
 		}
-		defer db.Close()
+		mu.Lock()
+		closers = append(closers, func() { db.Close(); nc.Close() })
+		mu.Unlock()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -444,6 +459,10 @@ func propagation(ctx context.Context, h *Hub, svc *syncsvc.Service, dir string, 
 				mu.Lock()
 				for _, c := range b.Changes {
 					if c.Entity == "work_order" {
+						if !ready[i] {
+							ready[i] = true
+							nready++
+						}
 						if t, ok := sent[c.EntityID+":"+strconv.FormatInt(c.Version, 10)]; ok {
 							lat = append(lat, now.Sub(t))
 						}
@@ -453,14 +472,51 @@ func propagation(ctx context.Context, h *Hub, svc *syncsvc.Service, dir string, 
 				return nil
 			})
 		}()
+		return nil
 	}
-	// Let every device pick up its job first (the scope ledger and consumers settle).
+	next := make(chan int)
+	errs := make(chan error, devices)
+	var swg sync.WaitGroup
+	for range 8 {
+		swg.Add(1)
+		go func() {
+			defer swg.Done()
+			for i := range next {
+				if err := setup(i); err != nil {
+					errs <- fmt.Errorf("device %d: %w", i, err)
+				}
+			}
+		}()
+	}
+	for i := range devices {
+		next <- i
+	}
+	close(next)
+	swg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return 0, 0, 0, err
+	}
+	// Every device first receives its job (the scope ledger and consumers settle).
 	for _, wo := range wos {
 		if _, err := h.DB.Pool.Exec(ctx, `INSERT INTO domain_events (topic, entity, entity_id) VALUES ('bench', 'work_order', $1)`, wo); err != nil {
 			return 0, 0, 0, err
 		}
 	}
-	time.Sleep(3 * time.Second)
+	settle := time.Now().Add(2 * time.Minute)
+	for {
+		mu.Lock()
+		n := nready
+		mu.Unlock()
+		if n == devices {
+			break
+		}
+		if time.Now().After(settle) {
+			return 0, 0, 0, fmt.Errorf("only %d of %d devices received their job", n, devices)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	end := time.Now().Add(time.Duration(secs) * time.Second)
 	i := 0
@@ -495,8 +551,6 @@ func propagation(ctx context.Context, h *Hub, svc *syncsvc.Service, dir string, 
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	cancel()
-	wg.Wait()
 	mu.Lock()
 	defer mu.Unlock()
 	if len(lat) == 0 {
