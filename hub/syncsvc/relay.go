@@ -166,11 +166,16 @@ func (s *Service) runRelay(ctx context.Context) {
 	defer tick.Stop()
 	st := &relayState{seen: map[int64]bool{}, gapSince: map[int64]time.Time{}}
 	polls := map[string]*pollState{}
+	var polled time.Time
 	fails := 0
 	for {
 		n, err := s.relayOnce(ctx, st)
-		if err == nil {
-			err = s.pollOnce(ctx, polls)
+		// The polled families (no domain events) are followed at most every pollEvery, not
+		// on every wake-up by a commit.
+		if err == nil && time.Since(polled) >= pollEvery {
+			if err = s.pollOnce(ctx, polls); err == nil {
+				polled = time.Now()
+			}
 		}
 		switch {
 		case ctx.Err() != nil:
@@ -182,8 +187,8 @@ func (s *Service) runRelay(ctx context.Context) {
 			continue
 		}
 		fails = 0
-		if n > 0 {
-			continue // more may be waiting
+		if n >= relayPage {
+			continue // more are waiting; a shorter page read all, and commits since woke us
 		}
 		select {
 		case <-ctx.Done():
@@ -238,8 +243,9 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 }
 
 type relayState struct {
-	seen     map[int64]bool      // ids above the cursor already relayed
-	gapSince map[int64]time.Time // ids missing below the newest seen, since when
+	registered bool                // the relay's row in domain_event_consumers exists
+	seen       map[int64]bool      // ids above the cursor already relayed
+	gapSince   map[int64]time.Time // ids missing below the newest seen, since when
 }
 
 type domainEvent struct {
@@ -250,18 +256,35 @@ type domainEvent struct {
 	CreatedAt time.Time
 }
 
+// relayPage is the number of domain events a relay pass reads.
+const relayPage = 500
+
+// pollEvery is how often the relay polls the families followed by a version sequence.
+const pollEvery = 250 * time.Millisecond
+
 // relayOnce relays the next domain events and returns how many it read.
 func (s *Service) relayOnce(ctx context.Context, st *relayState) (int, error) {
 	s.relayMu.Lock()
 	defer s.relayMu.Unlock()
 	var cursor int64
-	err := s.DB.Pool.QueryRow(ctx, `INSERT INTO domain_event_consumers (consumer, last_id) VALUES ($1, 0)
-		ON CONFLICT (consumer) DO UPDATE SET consumer = EXCLUDED.consumer RETURNING last_id`, relayConsumer).Scan(&cursor)
-	if err != nil {
+	if !st.registered {
+		if _, err := s.DB.Pool.Exec(ctx, `INSERT INTO domain_event_consumers (consumer, last_id) VALUES ($1, 0)
+			ON CONFLICT (consumer) DO NOTHING`, relayConsumer); err != nil {
+			return 0, err
+		}
+		st.registered = true
+	}
+	// The cursor and the events after it, in one round trip.
+	batch := &pgx.Batch{}
+	batch.Queue(`SELECT last_id FROM domain_event_consumers WHERE consumer = $1`, relayConsumer)
+	batch.Queue(`SELECT id, entity, entity_id::text, payload, created_at FROM domain_events
+		WHERE id > (SELECT last_id FROM domain_event_consumers WHERE consumer = $1) ORDER BY id LIMIT `+strconv.Itoa(relayPage), relayConsumer)
+	br := s.DB.Pool.SendBatch(ctx, batch)
+	defer br.Close()
+	if err := br.QueryRow().Scan(&cursor); err != nil {
 		return 0, err
 	}
-	rows, err := s.DB.Pool.Query(ctx, `SELECT id, entity, entity_id::text, payload, created_at FROM domain_events
-		WHERE id > $1 ORDER BY id LIMIT 500`, cursor)
+	rows, err := br.Query()
 	if err != nil {
 		return 0, err
 	}
@@ -276,6 +299,9 @@ func (s *Service) relayOnce(ctx context.Context, st *relayState) (int, error) {
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	if err := br.Close(); err != nil {
 		return 0, err
 	}
 	// Advance the cursor over contiguous ids; hold it at a gap (a transaction still open) until
