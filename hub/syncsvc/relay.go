@@ -571,10 +571,13 @@ func (s *Service) relayTech(ctx context.Context, bindings []Binding, tech string
 	for _, k := range order {
 		r := found[k]
 		l, ok := ledger[k]
-		kept = append(kept, r)
 		if ok && !l.evicted && l.version >= r.Version {
-			continue
+			if l.root != r.Root {
+				kept = append(kept, r) // re-rooted: nothing to send
+			}
+			continue // the ledger already says so: no write
 		}
+		kept = append(kept, r)
 		ups = append(ups, s.downChange(tech, r.Family, r.Entity, r.ID, change.OpUpsert, r.Version, r.Data))
 	}
 	// Rows the ledger holds for these roots that are no longer found.
