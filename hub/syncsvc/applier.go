@@ -671,7 +671,7 @@ func (s *Service) held(ctx context.Context, tech, woID string) (held, current bo
 	}
 	err = s.conn(ctx).QueryRow(ctx, woScope+`SELECT EXISTS (SELECT 1 FROM wo),
 		EXISTS (SELECT 1 FROM sync_scope WHERE technician_id = $1::uuid AND entity = 'work_order' AND entity_id = $3)`,
-		tech, []string{woID}, woID).Scan(&current, &held)
+		tech, uuidArray([]string{woID}), woID).Scan(&current, &held)
 	return held || current, current, err
 }
 
