@@ -525,13 +525,13 @@ func key(entity, id string) string { return entity + "\x00" + id }
 func (s *Service) relayTech(ctx context.Context, bindings []Binding, tech string, roots []string) error {
 	found := map[string]scopeRow{}
 	var order []string
-	ids := []string{}
+	ents, ids := []string{}, []string{}
 	inScope := map[string]bool{}
 	err := s.scopeRows(ctx, s.DB.Pool, bindings, tech, roots, nil, func(r scopeRow) error {
 		k := key(r.Entity, r.ID)
 		if _, dup := found[k]; !dup {
 			order = append(order, k)
-			ids = append(ids, r.ID)
+			ents, ids = append(ents, r.Entity), append(ids, r.ID)
 		}
 		found[k] = r
 		if r.Entity == "work_order" {
@@ -543,8 +543,14 @@ func (s *Service) relayTech(ctx context.Context, bindings []Binding, tech string
 		return err
 	}
 	ledger := map[string]ledgerRow{}
+	// The ledger rows of these roots, and of the rows found (a shared row may be rooted at
+	// another job): two index lookups, not a scan of the technician's whole ledger.
 	rows, err := s.DB.Pool.Query(ctx, `SELECT entity, entity_id, version, coalesce(root_id::text, ''), evicted_at IS NOT NULL
-		FROM sync_scope WHERE technician_id = $1 AND (root_id = ANY($2::uuid[]) OR entity_id = ANY($3::text[]))`, tech, uuidArray(roots), ids)
+		FROM sync_scope WHERE technician_id = $1 AND root_id = ANY($2::uuid[])
+		UNION
+		SELECT l.entity, l.entity_id, l.version, coalesce(l.root_id::text, ''), l.evicted_at IS NOT NULL
+		FROM unnest($3::text[], $4::text[]) AS u(e, i) JOIN sync_scope l ON l.technician_id = $1 AND l.entity = u.e AND l.entity_id = u.i`,
+		tech, uuidArray(roots), ents, ids)
 	if err != nil {
 		return err
 	}
@@ -700,13 +706,13 @@ func (s *Service) entityOrder(bindings []Binding, entity string) int {
 // back to text: most of the relay's client CPU at 1,000 devices. Ids that do not parse are
 // passed as text, as before.
 func uuidArray(ids []string) any {
-	out := make([]uuid.UUID, len(ids))
+	out := make([]pgtype.UUID, len(ids))
 	for i, id := range ids {
 		u, err := uuid.Parse(id)
 		if err != nil {
 			return ids
 		}
-		out[i] = u
+		out[i] = pgtype.UUID{Bytes: u, Valid: true}
 	}
 	return out
 }
