@@ -277,12 +277,7 @@ func (s *Service) BuildSnapshot(ctx context.Context, tech string) (*Snapshot, er
 	err = s.readScope(ctx, tech, nil, func(r scopeRow) error {
 		batch = append(batch, r)
 		if len(batch) == snapRowsPerInsert {
-			select {
-			case batches <- batch:
-			case err := <-wrote: // the writer stopped early
-				wrote <- err
-				return fmt.Errorf("snapshot write: %w", err)
-			}
+			batches <- batch // the writer drains batches even after an error
 			batch = make([]scopeRow, 0, snapRowsPerInsert)
 		}
 		name := s.tableOf(r.Entity)
@@ -299,11 +294,7 @@ func (s *Service) BuildSnapshot(ctx context.Context, tech string) (*Snapshot, er
 		return nil
 	})
 	if err == nil && len(batch) > 0 {
-		select {
-		case batches <- batch:
-		case err = <-wrote:
-			wrote <- err
-		}
+		batches <- batch
 	}
 	close(batches)
 	if werr := <-wrote; err == nil && werr != nil {
