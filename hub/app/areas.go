@@ -75,8 +75,12 @@ func syncField(a *App) *syncsvc.HubField {
 		AttachmentFn: func(ctx context.Context, actorID, deviceID string, in syncsvc.AttachmentInput) (*field.Attachment, bool, error) {
 			return wo.AddAttachment(ctx, actorID, deviceID, workorder.AttachmentInput(in))
 		},
-		ConsumeFn: inv.ConsumeMaterials,
-		SurveyFn:  sv.SubmitSurvey,
+		ConsumeFn: func(ctx context.Context, actorID, deviceID, jobID string, req field.ConsumeRequest, opt syncsvc.FieldOptions) (*field.ConsumeResponse, error) {
+			return inv.ConsumeMaterialsWith(ctx, actorID, deviceID, jobID, req, inventory.FieldOptions{FormerHolder: opt.FormerHolder})
+		},
+		SurveyFn: func(ctx context.Context, actorID, deviceID, jobID string, req field.SurveyRequest, opt syncsvc.FieldOptions) (*field.Survey, error) {
+			return sv.SubmitSurveyWith(ctx, actorID, deviceID, jobID, req, survey.FieldOptions{FormerHolder: opt.FormerHolder})
+		},
 	}
 }
 

@@ -139,13 +139,19 @@ func workOrderExists(ctx context.Context, q interface {
 
 // jobInScope answers 404 unless the technician is the job's primary technician or on its crew.
 func jobInScope(ctx context.Context, tx pgx.Tx, jobID, technicianID string) error {
+	return jobOf(ctx, tx, jobID, technicianID, false)
+}
+
+// jobOf is jobInScope; with formerHolder the job need not be the technician's any more (it
+// was reassigned away while their device was offline), only live.
+func jobOf(ctx context.Context, tx pgx.Tx, jobID, technicianID string, formerHolder bool) error {
 	if !postgres.ValidUUID(jobID) || !postgres.ValidUUID(technicianID) {
 		return hub.Errorf(hub.ENOTFOUND, "no such job")
 	}
 	var ok bool
 	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM work_orders w WHERE w.id = $1 AND w.is_active AND w.status <> 'draft'
-		AND (w.assigned_to = $2 OR EXISTS (SELECT 1 FROM work_order_assignments a WHERE a.work_order_id = w.id AND a.person_id = $2)))`,
-		jobID, technicianID).Scan(&ok)
+		AND ($3 OR w.assigned_to = $2 OR EXISTS (SELECT 1 FROM work_order_assignments a WHERE a.work_order_id = w.id AND a.person_id = $2)))`,
+		jobID, technicianID, formerHolder).Scan(&ok)
 	if err != nil {
 		return err
 	}
@@ -361,6 +367,18 @@ type lockedMaterial struct {
 // taken from the reservation's location (else the technician's van), and flagged for review; stock
 // that goes below zero raises an alert. Jobs outside the technician's scope are not found.
 func (s *Service) ConsumeMaterials(ctx context.Context, actorID, deviceID, jobID string, req field.ConsumeRequest) (*field.ConsumeResponse, error) {
+	return s.ConsumeMaterialsWith(ctx, actorID, deviceID, jobID, req, FieldOptions{})
+}
+
+// FieldOptions tune ConsumeMaterialsWith for the sync upload applier.
+type FieldOptions struct {
+	// FormerHolder lets the technician's consumption arrive although the job was reassigned away
+	// from them while their device was offline (materials used are a field fact).
+	FormerHolder bool
+}
+
+// ConsumeMaterialsWith is ConsumeMaterials with the applier's options.
+func (s *Service) ConsumeMaterialsWith(ctx context.Context, actorID, deviceID, jobID string, req field.ConsumeRequest, opt FieldOptions) (*field.ConsumeResponse, error) {
 	if e := req.Validate(); e != nil {
 		return nil, hub.Invalid(e)
 	}
@@ -369,7 +387,7 @@ func (s *Service) ConsumeMaterials(ctx context.Context, actorID, deviceID, jobID
 	}
 	var out []Material
 	err := s.DB.InTx(ctx, func(tx pgx.Tx) error {
-		if err := jobInScope(ctx, tx, jobID, actorID); err != nil {
+		if err := jobOf(ctx, tx, jobID, actorID, opt.FormerHolder); err != nil {
 			return err
 		}
 		var ref string

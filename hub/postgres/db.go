@@ -53,8 +53,35 @@ func (db *DB) Close() { db.Pool.Close() }
 // NewID returns a time-ordered UUIDv7 string.
 func NewID() string { return uuid.Must(uuid.NewV7()).String() }
 
-// InTx runs fn in a transaction, committing when it returns nil.
+type txKey struct{}
+
+// WithTx returns a context in which InTx runs fn in a savepoint of tx instead of a transaction
+// of its own, so that several service calls commit together (the sync applier applies a
+// device's upload batch in one transaction). tx must not be used concurrently.
+func WithTx(ctx context.Context, tx pgx.Tx) context.Context {
+	return context.WithValue(ctx, txKey{}, tx)
+}
+
+// TxFrom returns the transaction WithTx put in ctx.
+func TxFrom(ctx context.Context) (pgx.Tx, bool) {
+	tx, ok := ctx.Value(txKey{}).(pgx.Tx)
+	return tx, ok
+}
+
+// InTx runs fn in a transaction, committing when it returns nil. Within a context from WithTx
+// it runs fn in a savepoint of that transaction: an error rolls back fn's writes only.
 func (db *DB) InTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	if outer, ok := TxFrom(ctx); ok {
+		sp, err := outer.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		defer sp.Rollback(ctx)
+		if err := fn(sp); err != nil {
+			return err
+		}
+		return sp.Commit(ctx)
+	}
 	tx, err := db.Pool.Begin(ctx)
 	if err != nil {
 		return err

@@ -303,13 +303,19 @@ func nullable(s string) *string {
 
 // jobInScope answers 404 unless the technician is the job's primary technician or on its crew.
 func jobInScope(ctx context.Context, tx pgx.Tx, jobID, technicianID string) error {
+	return jobOf(ctx, tx, jobID, technicianID, false)
+}
+
+// jobOf is jobInScope; with formerHolder the job need not be the technician's any more (it
+// was reassigned away while their device was offline), only live.
+func jobOf(ctx context.Context, tx pgx.Tx, jobID, technicianID string, formerHolder bool) error {
 	if !postgres.ValidUUID(jobID) || !postgres.ValidUUID(technicianID) {
 		return hub.Errorf(hub.ENOTFOUND, "no such job")
 	}
 	var ok bool
 	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM work_orders w WHERE w.id = $1 AND w.is_active AND w.status <> 'draft'
-		AND (w.assigned_to = $2 OR EXISTS (SELECT 1 FROM work_order_assignments a WHERE a.work_order_id = w.id AND a.person_id = $2)))`,
-		jobID, technicianID).Scan(&ok)
+		AND ($3 OR w.assigned_to = $2 OR EXISTS (SELECT 1 FROM work_order_assignments a WHERE a.work_order_id = w.id AND a.person_id = $2)))`,
+		jobID, technicianID, formerHolder).Scan(&ok)
 	if err != nil {
 		return err
 	}

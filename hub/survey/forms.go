@@ -266,6 +266,18 @@ func (s *Service) FieldSurvey(ctx context.Context, technicianID, jobID string) (
 // answers (field facts: the device wins). client_ref makes the call idempotent forever: a replay
 // changes nothing and answers the survey as it is. Jobs outside the technician's scope are 404.
 func (s *Service) SubmitSurvey(ctx context.Context, actorID, deviceID, jobID string, req field.SurveyRequest) (*field.Survey, error) {
+	return s.SubmitSurveyWith(ctx, actorID, deviceID, jobID, req, FieldOptions{})
+}
+
+// FieldOptions tune SubmitSurveyWith for the sync upload applier.
+type FieldOptions struct {
+	// FormerHolder lets the technician's answers arrive although the job was reassigned away
+	// from them while their device was offline (survey answers are a field fact).
+	FormerHolder bool
+}
+
+// SubmitSurveyWith is SubmitSurvey with the applier's options.
+func (s *Service) SubmitSurveyWith(ctx context.Context, actorID, deviceID, jobID string, req field.SurveyRequest, opt FieldOptions) (*field.Survey, error) {
 	if e := req.Validate(); e != nil {
 		return nil, hub.Invalid(e)
 	}
@@ -274,7 +286,7 @@ func (s *Service) SubmitSurvey(ctx context.Context, actorID, deviceID, jobID str
 	}
 	var out *field.Survey
 	err := s.DB.InTx(ctx, func(tx pgx.Tx) error {
-		if err := jobInScope(ctx, tx, jobID, actorID); err != nil {
+		if err := jobOf(ctx, tx, jobID, actorID, opt.FormerHolder); err != nil {
 			return err
 		}
 		answers, _ := json.Marshal(req.Answers)

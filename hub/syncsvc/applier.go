@@ -14,6 +14,7 @@ import (
 	njs "github.com/nats-io/nats.go/jetstream"
 
 	"dotmac.dev/field/hub"
+	"dotmac.dev/field/hub/postgres"
 	"dotmac.dev/field/sync/change"
 	"dotmac.dev/field/sync/field"
 	"dotmac.dev/field/sync/fieldexec"
@@ -96,6 +97,21 @@ type applierDevice struct {
 	ID, TechnicianID string
 	cursor           int64
 	attempts         map[uint64]int
+	batch            *batchState // while applyBatch runs
+}
+
+func (bs *batchState) heldOf(woID string) ([2]bool, bool) {
+	if bs == nil {
+		return [2]bool{}, false
+	}
+	h, ok := bs.held[woID]
+	return h, ok
+}
+
+func (bs *batchState) setHeld(woID string, held, current bool) {
+	if bs != nil {
+		bs.held[woID] = [2]bool{held, current}
+	}
 }
 
 // runApplier applies device deviceID's uploads in stream order until ctx ends. On a transient
@@ -271,9 +287,12 @@ type pendingConflict struct {
 	Review                        bool
 }
 
-// applyBatch applies each change in order and records the outcomes with the device's cursor.
+// applyBatch applies each change in order and records the outcomes with the device's cursor,
+// all in one transaction: the field services run in savepoints of it (postgres.WithTx), so a
+// rejected change undoes only its own writes, and a transient failure undoes the whole batch,
+// which is then applied again. Replays are looked up for the whole batch at once, scope checks
+// once per work order, and the outcomes are written in one pipelined round trip.
 func (s *Service) applyBatch(ctx context.Context, dev *applierDevice, seq uint64, b change.Batch) ([]MutationResult, error) {
-	results := make([]MutationResult, 0, len(b.Changes))
 	type record struct {
 		res       MutationResult
 		action    string
@@ -281,31 +300,58 @@ func (s *Service) applyBatch(ctx context.Context, dev *applierDevice, seq uint64
 		occurred  time.Time
 	}
 	var recs []record
-	for _, c := range b.Changes {
-		res, conflicts, err := s.applyChange(ctx, dev, c)
-		if err != nil {
-			return nil, err
-		}
-		recs = append(recs, record{res: res, action: c.Action, conflicts: conflicts, occurred: c.HLC.Time()})
-	}
+	defer func() { dev.batch = nil }()
 	err := s.DB.InTx(ctx, func(tx pgx.Tx) error {
+		recs = recs[:0]
+		tctx := postgres.WithTx(ctx, tx)
+		bs, err := s.newBatchState(tctx, dev, b.Changes)
+		if err != nil {
+			return err
+		}
+		dev.batch = bs
+		for _, c := range b.Changes {
+			res, conflicts, err := s.applyChange(tctx, dev, c)
+			if err != nil {
+				return err
+			}
+			recs = append(recs, record{res: res, action: c.Action, conflicts: conflicts, occurred: c.HLC.Time()})
+		}
+		type conflictRef struct{ rec, i int }
+		var refs []conflictRef
+		qb := &pgx.Batch{}
 		for i := range recs {
 			r := &recs[i]
 			if r.res.Replayed || r.res.ClientRef == "" {
 				continue
 			}
-			for _, pc := range r.conflicts {
-				var id string
-				err := tx.QueryRow(ctx, `INSERT INTO sync_conflicts (entity, entity_id, field, rule, hub_value, device_value, winner, reason,
+			for j, pc := range r.conflicts {
+				qb.Queue(`INSERT INTO sync_conflicts (entity, entity_id, field, rule, hub_value, device_value, winner, reason,
 					review, device_id, technician_id, client_ref) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 					ON CONFLICT (device_id, client_ref, field) WHERE client_ref <> '' DO UPDATE SET field = EXCLUDED.field RETURNING id`,
 					pc.Entity, pc.EntityID, pc.Field, pc.Rule, jsonOrNull(pc.Hub), jsonOrNull(pc.Device), pc.Winner, pc.Reason, pc.Review,
-					dev.ID, dev.TechnicianID, r.res.ClientRef).Scan(&id)
-				if err != nil {
-					return err
-				}
-				r.res.Conflicts = append(r.res.Conflicts, id)
-				r.res.conflicts = append(r.res.conflicts, loggedConflict{pc, id})
+					dev.ID, dev.TechnicianID, r.res.ClientRef)
+				refs = append(refs, conflictRef{i, j})
+			}
+		}
+		br := tx.SendBatch(ctx, qb)
+		for _, ref := range refs {
+			var id string
+			if err := br.QueryRow().Scan(&id); err != nil {
+				br.Close()
+				return err
+			}
+			r := &recs[ref.rec]
+			r.res.Conflicts = append(r.res.Conflicts, id)
+			r.res.conflicts = append(r.res.conflicts, loggedConflict{r.conflicts[ref.i], id})
+		}
+		if err := br.Close(); err != nil {
+			return err
+		}
+		mb := &pgx.Batch{}
+		for i := range recs {
+			r := &recs[i]
+			if r.res.Replayed || r.res.ClientRef == "" {
+				continue
 			}
 			result := r.res.Result
 			if r.res.Status == StatusRejected {
@@ -318,21 +364,20 @@ func (s *Service) applyBatch(ctx context.Context, dev *applierDevice, seq uint64
 			if !r.occurred.IsZero() && r.occurred.Year() > 1970 {
 				occurred = &r.occurred
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO sync_mutations (device_id, client_ref, change_id, seq, entity, entity_id, action, status, reason,
+			mb.Queue(`INSERT INTO sync_mutations (device_id, client_ref, change_id, seq, entity, entity_id, action, status, reason,
 				result, occurred_at, clock_skew) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 				ON CONFLICT (device_id, client_ref) DO NOTHING`,
 				dev.ID, r.res.ClientRef, r.res.ChangeID, int64(seq), r.res.Entity, r.res.EntityID, r.action, r.res.Status, r.res.Reason,
-				result, occurred, r.res.ClockSkew); err != nil {
-				return err
-			}
+				result, occurred, r.res.ClockSkew)
 		}
-		_, err := tx.Exec(ctx, `UPDATE devices SET up_cursor = greatest(up_cursor, $2), last_applied_at = now(), last_seen_at = now() WHERE id = $1`,
+		mb.Queue(`UPDATE devices SET up_cursor = greatest(up_cursor, $2), last_applied_at = now(), last_seen_at = now() WHERE id = $1`,
 			dev.ID, int64(seq))
-		return err
+		return tx.SendBatch(ctx, mb).Close()
 	})
 	if err != nil {
 		return nil, err
 	}
+	results := make([]MutationResult, 0, len(recs))
 	for _, r := range recs {
 		status := r.res.Status
 		if r.res.Replayed {
@@ -345,6 +390,56 @@ func (s *Service) applyBatch(ctx context.Context, dev *applierDevice, seq uint64
 		results = append(results, r.res)
 	}
 	return results, nil
+}
+
+// batchState is what applyBatch looked up once for all the changes of a batch.
+type batchState struct {
+	done map[string]storedMutation // client_ref → outcome recorded by an earlier batch
+	held map[string][2]bool        // work order id → held, current
+}
+
+type storedMutation struct {
+	status, reason string
+	result         []byte
+}
+
+// newBatchState reads the stored outcomes of the batch's client refs in one query.
+func (s *Service) newBatchState(ctx context.Context, dev *applierDevice, changes []change.Change) (*batchState, error) {
+	bs := &batchState{done: map[string]storedMutation{}, held: map[string][2]bool{}}
+	refs := make([]string, 0, len(changes))
+	for _, c := range changes {
+		refs = append(refs, c.ClientRef)
+	}
+	rows, err := s.conn(ctx).Query(ctx, `SELECT client_ref, status, reason, result FROM sync_mutations WHERE device_id = $1 AND client_ref = ANY($2::text[])`,
+		dev.ID, refs)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ref string
+		var m storedMutation
+		if err := rows.Scan(&ref, &m.status, &m.reason, &m.result); err != nil {
+			return nil, err
+		}
+		bs.done[ref] = m
+	}
+	return bs, rows.Err()
+}
+
+// dbConn is a pool or a transaction.
+type dbConn interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// conn is the applier's batch transaction when ctx carries one (postgres.WithTx), else the pool:
+// reads see the writes of the batch's earlier changes.
+func (s *Service) conn(ctx context.Context) dbConn {
+	if tx, ok := postgres.TxFrom(ctx); ok {
+		return tx
+	}
+	return s.DB.Pool
 }
 
 func jsonOrNull(v json.RawMessage) any {
@@ -379,8 +474,17 @@ func (s *Service) applyChange(ctx context.Context, dev *applierDevice, c change.
 	// Once, for any offline duration.
 	var prev MutationResult
 	var result []byte
-	err := s.DB.Pool.QueryRow(ctx, `SELECT status, reason, result FROM sync_mutations WHERE device_id = $1 AND client_ref = $2`,
-		dev.ID, c.ClientRef).Scan(&prev.Status, &prev.Reason, &result)
+	var err error
+	if dev.batch != nil {
+		m, ok := dev.batch.done[c.ClientRef]
+		prev.Status, prev.Reason, result = m.status, m.reason, m.result
+		if !ok {
+			err = pgx.ErrNoRows
+		}
+	} else {
+		err = s.conn(ctx).QueryRow(ctx, `SELECT status, reason, result FROM sync_mutations WHERE device_id = $1 AND client_ref = $2`,
+			dev.ID, c.ClientRef).Scan(&prev.Status, &prev.Reason, &result)
+	}
 	if err == nil {
 		prev.ChangeID, prev.ClientRef, prev.Entity, prev.EntityID, prev.Replayed = c.ID, c.ClientRef, c.Entity, c.EntityID, true
 		prev.Action = c.Action
@@ -415,7 +519,7 @@ func (s *Service) applyChange(ctx context.Context, dev *applierDevice, c change.
 		if !validUUID(c.EntityID) {
 			return rejection(c, hub.ENOTFOUND, "site %s is not in this device's scope", c.EntityID), nil, nil
 		}
-		if err := s.DB.Pool.QueryRow(ctx, `SELECT coalesce((SELECT w.id::text FROM work_orders w WHERE w.site_id = $1
+		if err := s.conn(ctx).QueryRow(ctx, `SELECT coalesce((SELECT w.id::text FROM work_orders w WHERE w.site_id = $1
 			AND (w.assigned_to = $2 OR EXISTS (SELECT 1 FROM work_order_assignments a WHERE a.work_order_id = w.id AND a.person_id = $2)
 			     OR EXISTS (SELECT 1 FROM sync_scope l WHERE l.technician_id = $2 AND l.entity = 'work_order' AND l.entity_id = w.id::text))
 			ORDER BY w.updated_at DESC LIMIT 1), '')`, c.EntityID, dev.TechnicianID).Scan(&woID); err != nil {
@@ -427,9 +531,14 @@ func (s *Service) applyChange(ctx context.Context, dev *applierDevice, c change.
 	case c.Entity != "work_order":
 		return rejection(c, hub.EINVALID, "changes to %s are sent as actions on their work order", c.Entity), nil, nil
 	}
-	held, current, err := s.held(ctx, dev.TechnicianID, woID)
-	if err != nil {
-		return MutationResult{}, nil, err
+	var held, current bool
+	if hc, ok := dev.batch.heldOf(woID); ok {
+		held, current = hc[0], hc[1]
+	} else {
+		if held, current, err = s.held(ctx, dev.TechnicianID, woID); err != nil {
+			return MutationResult{}, nil, err
+		}
+		dev.batch.setHeld(woID, held, current)
 	}
 	if !held {
 		return rejection(c, hub.ENOTFOUND, "work order %s is not in this device's scope", woID), nil, nil
@@ -479,7 +588,7 @@ func (s *Service) applyChange(ctx context.Context, dev *applierDevice, c change.
 		if err := strictJSON(c.Data, &req); err != nil {
 			return rejection(c, hub.EINVALID, "consume: %v", err), nil, nil
 		}
-		out, replayed, err := mc.ConsumeMaterials(ctx, actor, c.EntityID, req)
+		out, replayed, err := mc.ConsumeMaterials(ctx, actor, c.EntityID, req, FieldOptions{FormerHolder: !current})
 		if r, ok := rejectErr(c, err); ok {
 			return r, nil, nil
 		} else if err != nil {
@@ -497,7 +606,7 @@ func (s *Service) applyChange(ctx context.Context, dev *applierDevice, c change.
 		if err := strictJSON(c.Data, &req); err != nil {
 			return rejection(c, hub.EINVALID, "survey: %v", err), nil, nil
 		}
-		replayed, err := ss.SubmitSurvey(ctx, actor, c.EntityID, req)
+		replayed, err := ss.SubmitSurvey(ctx, actor, c.EntityID, req, FieldOptions{FormerHolder: !current})
 		if r, ok := rejectErr(c, err); ok {
 			return r, nil, nil
 		} else if err != nil {
@@ -562,9 +671,9 @@ func (s *Service) held(ctx context.Context, tech, woID string) (held, current bo
 	if !validUUID(woID) {
 		return false, false, nil
 	}
-	err = s.DB.Pool.QueryRow(ctx, woScope+`SELECT EXISTS (SELECT 1 FROM wo),
+	err = s.conn(ctx).QueryRow(ctx, woScope+`SELECT EXISTS (SELECT 1 FROM wo),
 		EXISTS (SELECT 1 FROM sync_scope WHERE technician_id = $1::uuid AND entity = 'work_order' AND entity_id = $3)`,
-		tech, []string{woID}, woID).Scan(&current, &held)
+		tech, uuidArray([]string{woID}), woID).Scan(&current, &held)
 	return held || current, current, err
 }
 
@@ -577,7 +686,7 @@ func (s *Service) applyTransition(ctx context.Context, c change.Change, base Mut
 	if hub.ErrorCode(err) == hub.ECONFLICT && c.BaseVersion > 0 {
 		var changedAt int64
 		var hubStatus string
-		qerr := s.DB.Pool.QueryRow(ctx, `SELECT coalesce((SELECT version FROM sync_field_changes WHERE entity = 'work_order' AND entity_id = $1 AND field = 'status'), 0),
+		qerr := s.conn(ctx).QueryRow(ctx, `SELECT coalesce((SELECT version FROM sync_field_changes WHERE entity = 'work_order' AND entity_id = $1 AND field = 'status'), 0),
 			(SELECT status FROM work_orders WHERE id = $1)`, c.EntityID).Scan(&changedAt, &hubStatus)
 		if qerr != nil {
 			return MutationResult{}, nil, qerr
@@ -664,7 +773,7 @@ func (s *Service) applyPatch(ctx context.Context, dev *applierDevice, c change.C
 	changedAt := map[string]time.Time{}
 	if c.Entity == "site" {
 		var updated time.Time
-		if err := s.DB.Pool.QueryRow(ctx, `SELECT `+ver("updated_at")+`, updated_at, jsonb_build_object('label', label, 'address', address,
+		if err := s.conn(ctx).QueryRow(ctx, `SELECT `+ver("updated_at")+`, updated_at, jsonb_build_object('label', label, 'address', address,
 			'lat', ST_Y(geom), 'lon', ST_X(geom), 'access_notes', access_notes) FROM sites WHERE id = $1`, c.EntityID).Scan(&version, &updated, &data); err != nil {
 			return MutationResult{}, nil, err
 		}
@@ -672,7 +781,7 @@ func (s *Service) applyPatch(ctx context.Context, dev *applierDevice, c change.C
 			changed[f], changedAt[f] = version, updated
 		}
 	} else {
-		if err := s.DB.Pool.QueryRow(ctx, `SELECT w.version, jsonb_build_object('title', w.title, 'description', w.description, 'priority', w.priority,
+		if err := s.conn(ctx).QueryRow(ctx, `SELECT w.version, jsonb_build_object('title', w.title, 'description', w.description, 'priority', w.priority,
 			'work_type', w.work_type, 'scheduled_start', w.scheduled_start, 'scheduled_end', w.scheduled_end, 'estimated_arrival_at', w.estimated_arrival_at,
 			'assigned_to', w.assigned_to, 'customer_id', w.customer_id, 'site_id', w.site_id, 'tags', to_jsonb(w.tags), 'is_active', w.is_active,
 			'status', w.status, 'started_at', w.started_at, 'paused_at', w.paused_at, 'resumed_at', w.resumed_at, 'completed_at', w.completed_at,
@@ -680,7 +789,7 @@ func (s *Service) applyPatch(ctx context.Context, dev *applierDevice, c change.C
 			FROM work_orders w WHERE w.id = $1`, c.EntityID).Scan(&version, &data); err != nil {
 			return MutationResult{}, nil, err
 		}
-		rows, err := s.DB.Pool.Query(ctx, `SELECT field, version, changed_at FROM sync_field_changes WHERE entity = 'work_order' AND entity_id = $1`, c.EntityID)
+		rows, err := s.conn(ctx).Query(ctx, `SELECT field, version, changed_at FROM sync_field_changes WHERE entity = 'work_order' AND entity_id = $1`, c.EntityID)
 		if err != nil {
 			return MutationResult{}, nil, err
 		}

@@ -39,6 +39,18 @@ type Binding struct {
 	// Poll follows a family whose changes write no domain events (the fiber plant: a shared
 	// version sequence).
 	Poll *Poll
+	// Materialize lists CTEs that several sources repeat verbatim. A whole-scope read (bootstrap
+	// snapshot, checksums) computes each once into a temporary table of its transaction and
+	// reads it in their place; smaller reads (the relay, repairs) keep the CTE inline.
+	Materialize []CTE
+}
+
+// CTE is a common table expression shared by a binding's sources: SQL is the exact fragment
+// (", name AS (...)") as it appears in their SQL, after woScope; Columns its column definitions.
+type CTE struct {
+	Name    string
+	SQL     string
+	Columns string
 }
 
 // Poll is how the relay follows a family by a version sequence: every pass it reads Head; when it

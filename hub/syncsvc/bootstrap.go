@@ -166,15 +166,55 @@ func (s *Service) readScope(ctx context.Context, tech string, only func(entity s
 		}
 		bindings = bs
 	}
-	tx, err := s.DB.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	// Read-write only for the temporary tables of materialize; nothing else is written.
+	tx, err := s.DB.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback(ctx)
+	if bindings, err = materialize(ctx, tx, bindings, tech); err != nil {
+		return err
+	}
 	if err := s.scopeRows(ctx, tx, bindings, tech, nil, nil, fn); err != nil {
 		return err
 	}
 	return tx.Commit(ctx)
+}
+
+// materialize computes the shared CTEs (Binding.Materialize) of technician tech's whole scope
+// once, each into a temporary table dropped at commit, and returns the bindings with their
+// sources reading those tables instead of repeating the CTE (the fiber plant near the job
+// sites is one spatial search for the four plant sources, not four).
+func materialize(ctx context.Context, tx pgx.Tx, bindings []Binding, tech string) ([]Binding, error) {
+	out := make([]Binding, len(bindings))
+	for i, b := range bindings {
+		out[i] = b
+		for _, cte := range b.Materialize {
+			used := false
+			for _, src := range b.Sources {
+				used = used || strings.Contains(src.SQL, cte.SQL)
+			}
+			if !used {
+				continue
+			}
+			tmp := "sync_cte_" + cte.Name
+			if _, err := tx.Exec(ctx, `CREATE TEMP TABLE `+tmp+` (`+cte.Columns+`) ON COMMIT DROP`); err != nil {
+				return nil, fmt.Errorf("materialize %s: %w", cte.Name, err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO `+tmp+` `+woScope+cte.SQL+` SELECT * FROM `+cte.Name, tech, nil); err != nil {
+				return nil, fmt.Errorf("materialize %s: %w", cte.Name, err)
+			}
+			if _, err := tx.Exec(ctx, `ANALYZE `+tmp); err != nil {
+				return nil, fmt.Errorf("materialize %s: %w", cte.Name, err)
+			}
+			srcs := slices.Clone(out[i].Sources)
+			for j := range srcs {
+				srcs[j].SQL = strings.Replace(srcs[j].SQL, cte.SQL, ", "+cte.Name+" AS (SELECT * FROM pg_temp."+tmp+")\n", 1)
+			}
+			out[i].Sources = srcs
+		}
+	}
+	return out, nil
 }
 
 // Bootstrap returns a snapshot of technician tech's scope, building one unless a fresh one exists.
@@ -224,21 +264,21 @@ func (s *Service) BuildSnapshot(ctx context.Context, tech string) (*Snapshot, er
 		return nil, err
 	}
 	defer stx.Rollback()
-	ins, err := stx.PrepareContext(ctx, `INSERT INTO rows (entity, id, family, version, root_id, data) VALUES (?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return nil, err
-	}
+	// Postgres produces rows while SQLite stores them: the scope is read on this goroutine and
+	// written by another, in multi-row INSERTs (one statement per snapRowsPerInsert rows).
 	tables := map[string]*checksum.Table{}
 	entityOf := map[string]string{}
 	var ledger []scopeRow
 	n := 0
+	batches := make(chan []scopeRow, 8)
+	wrote := make(chan error, 1)
+	go func() { wrote <- writeSnapshotRows(ctx, stx, batches) }()
+	batch := make([]scopeRow, 0, snapRowsPerInsert)
 	err = s.readScope(ctx, tech, nil, func(r scopeRow) error {
-		var root any
-		if r.Root != "" {
-			root = r.Root
-		}
-		if _, err := ins.ExecContext(ctx, r.Entity, r.ID, r.Family, r.Version, root, string(r.Data)); err != nil {
-			return err
+		batch = append(batch, r)
+		if len(batch) == snapRowsPerInsert {
+			batches <- batch // the writer drains batches even after an error
+			batch = make([]scopeRow, 0, snapRowsPerInsert)
 		}
 		name := s.tableOf(r.Entity)
 		t := tables[name]
@@ -253,10 +293,16 @@ func (s *Service) BuildSnapshot(ctx context.Context, tech string) (*Snapshot, er
 		n++
 		return nil
 	})
+	if err == nil && len(batch) > 0 {
+		batches <- batch
+	}
+	close(batches)
+	if werr := <-wrote; err == nil && werr != nil {
+		err = fmt.Errorf("snapshot write: %w", werr)
+	}
 	if err != nil {
 		return nil, err
 	}
-	ins.Close()
 	list := s.allTables(tables)
 	for _, t := range list {
 		j, _ := json.Marshal(t)
@@ -371,6 +417,44 @@ func (s *Service) entityOfTable(table string) string {
 		}
 	}
 	return ""
+}
+
+// snapRowsPerInsert is the number of rows per INSERT statement into a snapshot file.
+const snapRowsPerInsert = 100
+
+// writeSnapshotRows inserts the batches into the rows table of a snapshot file until batches is
+// closed. It drains batches after an error so the reader never blocks.
+func writeSnapshotRows(ctx context.Context, tx *sql.Tx, batches <-chan []scopeRow) error {
+	full := "INSERT INTO rows (entity, id, family, version, root_id, data) VALUES (?, ?, ?, ?, ?, ?)" +
+		strings.Repeat(", (?, ?, ?, ?, ?, ?)", snapRowsPerInsert-1)
+	ins, err := tx.PrepareContext(ctx, full)
+	if err != nil {
+		for range batches {
+		}
+		return err
+	}
+	defer ins.Close()
+	args := make([]any, 0, 6*snapRowsPerInsert)
+	for b := range batches {
+		if err != nil {
+			continue
+		}
+		args = args[:0]
+		for _, r := range b {
+			var root any
+			if r.Root != "" {
+				root = r.Root
+			}
+			args = append(args, r.Entity, r.ID, r.Family, r.Version, root, string(r.Data))
+		}
+		if len(b) == snapRowsPerInsert {
+			_, err = ins.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, "INSERT INTO rows (entity, id, family, version, root_id, data) VALUES (?, ?, ?, ?, ?, ?)"+
+				strings.Repeat(", (?, ?, ?, ?, ?, ?)", len(b)-1), args...)
+		}
+	}
+	return err
 }
 
 // SnapshotPageSize is the number of rows per snapshot page.

@@ -111,10 +111,14 @@ SELECT s.work_order_id, p.id::text, p.version, jsonb_build_object('id', p.id, 's
 const FiberRadiusMeters = scope.DefaultFiberRadiusMeters
 
 // nearPlant is the CTE "near" of the live plant within the radius of each job site in scope
-// (hub/fiber's fiber_objects_near), each object rooted at one of those jobs.
+// (hub/fiber's fiber_objects_near), each object rooted at one of those jobs. OFFSET 0 keeps the
+// lateral subquery from being flattened: each site then probes each plant table's GiST index,
+// instead of a join filter testing every site against every object (the planner's choice when
+// the statistics are thin, quadratic in the scope).
 var nearPlant = fmt.Sprintf(`, near AS (
 	SELECT DISTINCT ON (n.id) n.id, n.kind, wo.id AS root
-	  FROM wo JOIN sites st ON st.id = wo.site_id CROSS JOIN LATERAL fiber_objects_near(st.geom, %d) n
+	  FROM wo JOIN sites st ON st.id = wo.site_id
+	 CROSS JOIN LATERAL (SELECT f.id, f.kind FROM fiber_objects_near(st.geom, %d) f OFFSET 0) n
 	 WHERE st.geom IS NOT NULL
 	 ORDER BY n.id, wo.id)
 `, FiberRadiusMeters)
@@ -131,6 +135,8 @@ func FiberBinding() Binding {
 			"fiber_test_result":    `SELECT work_order_id FROM fiber_test_results WHERE id = $1 AND work_order_id IS NOT NULL`,
 			"fiber_change_request": `SELECT work_order_id FROM fiber_change_requests WHERE id = $1 AND work_order_id IS NOT NULL`,
 		},
+		// The four plant sources share "near": a whole-scope read computes it once.
+		Materialize: []CTE{{Name: "near", SQL: nearPlant, Columns: "id uuid, kind text, root uuid"}},
 		Poll: &Poll{
 			Name: "sync.fiber",
 			Head: `SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM fiber_version_seq`,

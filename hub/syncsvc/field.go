@@ -66,14 +66,16 @@ type FieldService interface {
 }
 
 // MaterialConsumer is implemented by a FieldService that records materials consumed
-// (POST /api/v1/field/jobs/{id}/materials/consume); quantities add up.
+// (POST /api/v1/field/jobs/{id}/materials/consume); quantities add up. opt.FormerHolder: the job
+// was reassigned away from the actor while the device was offline, the consumption still counts.
 type MaterialConsumer interface {
-	ConsumeMaterials(ctx context.Context, actor Actor, workOrderID string, req field.ConsumeRequest) (*field.ConsumeResponse, bool, error)
+	ConsumeMaterials(ctx context.Context, actor Actor, workOrderID string, req field.ConsumeRequest, opt FieldOptions) (*field.ConsumeResponse, bool, error)
 }
 
-// SurveySubmitter is implemented by a FieldService that records survey answers.
+// SurveySubmitter is implemented by a FieldService that records survey answers (opt as for
+// MaterialConsumer).
 type SurveySubmitter interface {
-	SubmitSurvey(ctx context.Context, actor Actor, workOrderID string, req field.SurveyRequest) (bool, error)
+	SubmitSurvey(ctx context.Context, actor Actor, workOrderID string, req field.SurveyRequest, opt FieldOptions) (bool, error)
 }
 
 // FieldStore is the built-in FieldService on the work order tables.

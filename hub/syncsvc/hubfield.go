@@ -5,7 +5,10 @@ import (
 	"io"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"dotmac.dev/field/hub"
+	"dotmac.dev/field/hub/postgres"
 	"dotmac.dev/field/sync/field"
 	"dotmac.dev/field/sync/fieldexec"
 )
@@ -21,6 +24,9 @@ type AttachmentInput struct {
 	SignerName  string
 	FileName    string
 	Content     io.Reader
+	// FormerHolder: the job was reassigned away from the actor while the device was offline;
+	// the upload still arrives (a field fact), as events and notes do.
+	FormerHolder bool
 }
 
 // AttachmentAdder is implemented by a FieldService that records attachments itself (the work order
@@ -47,8 +53,8 @@ type FieldOptions struct {
 // the same code:
 //
 //   - EventFn, NoteFn, AttachmentFn: hub/workorder (ApplyFieldEventWith, AddFieldNoteWith, AddAttachment);
-//   - ConsumeFn: hub/inventory ConsumeMaterials;
-//   - SurveyFn: hub/survey SubmitSurvey.
+//   - ConsumeFn: hub/inventory ConsumeMaterialsWith;
+//   - SurveyFn: hub/survey SubmitSurveyWith.
 //
 // Fallback (the built-in FieldStore, same sync/fieldexec state machine) answers what the wired
 // services cannot: events and notes when EventFn/NoteFn are nil, and replays of events it stored
@@ -57,8 +63,8 @@ type HubField struct {
 	EventFn      func(ctx context.Context, actorID, deviceID, jobID string, req field.TransitionRequest, opt FieldOptions) (*field.TransitionResponse, error)
 	NoteFn       func(ctx context.Context, actorID, deviceID, jobID string, req field.NoteRequest, opt FieldOptions) (*field.Note, bool, error)
 	AttachmentFn func(ctx context.Context, actorID, deviceID string, in AttachmentInput) (*field.Attachment, bool, error)
-	ConsumeFn    func(ctx context.Context, actorID, deviceID, jobID string, req field.ConsumeRequest) (*field.ConsumeResponse, error)
-	SurveyFn     func(ctx context.Context, actorID, deviceID, jobID string, req field.SurveyRequest) (*field.Survey, error)
+	ConsumeFn    func(ctx context.Context, actorID, deviceID, jobID string, req field.ConsumeRequest, opt FieldOptions) (*field.ConsumeResponse, error)
+	SurveyFn     func(ctx context.Context, actorID, deviceID, jobID string, req field.SurveyRequest, opt FieldOptions) (*field.Survey, error)
 	Fallback     *FieldStore
 }
 
@@ -71,7 +77,13 @@ var (
 
 func (h *HubField) exists(ctx context.Context, sql string, args ...any) (bool, error) {
 	var ok bool
-	err := h.Fallback.DB.Pool.QueryRow(ctx, `SELECT EXISTS (`+sql+`)`, args...).Scan(&ok)
+	var q interface {
+		QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	} = h.Fallback.DB.Pool
+	if tx, in := postgres.TxFrom(ctx); in { // the applier's batch: see its earlier changes
+		q = tx
+	}
+	err := q.QueryRow(ctx, `SELECT EXISTS (`+sql+`)`, args...).Scan(&ok)
 	return ok, err
 }
 
@@ -117,7 +129,7 @@ func (h *HubField) AddNote(ctx context.Context, in NoteInput) (*field.Note, bool
 }
 
 // ConsumeMaterials implements MaterialConsumer with hub/inventory.
-func (h *HubField) ConsumeMaterials(ctx context.Context, actor Actor, workOrderID string, req field.ConsumeRequest) (*field.ConsumeResponse, bool, error) {
+func (h *HubField) ConsumeMaterials(ctx context.Context, actor Actor, workOrderID string, req field.ConsumeRequest, opt FieldOptions) (*field.ConsumeResponse, bool, error) {
 	if h.ConsumeFn == nil {
 		return nil, false, hub.Errorf(hub.EINVALID, "materials are not replicated by this hub")
 	}
@@ -128,12 +140,12 @@ func (h *HubField) ConsumeMaterials(ctx context.Context, actor Actor, workOrderI
 			return nil, false, err
 		}
 	}
-	out, err := h.ConsumeFn(ctx, actor.PersonID, actor.DeviceID, workOrderID, req)
+	out, err := h.ConsumeFn(ctx, actor.PersonID, actor.DeviceID, workOrderID, req, opt)
 	return out, replayed, err
 }
 
 // SubmitSurvey implements SurveySubmitter with hub/survey.
-func (h *HubField) SubmitSurvey(ctx context.Context, actor Actor, workOrderID string, req field.SurveyRequest) (bool, error) {
+func (h *HubField) SubmitSurvey(ctx context.Context, actor Actor, workOrderID string, req field.SurveyRequest, opt FieldOptions) (bool, error) {
 	if h.SurveyFn == nil {
 		return false, hub.Errorf(hub.EINVALID, "surveys are not replicated by this hub")
 	}
@@ -144,7 +156,7 @@ func (h *HubField) SubmitSurvey(ctx context.Context, actor Actor, workOrderID st
 			return false, err
 		}
 	}
-	_, err := h.SurveyFn(ctx, actor.PersonID, actor.DeviceID, workOrderID, req)
+	_, err := h.SurveyFn(ctx, actor.PersonID, actor.DeviceID, workOrderID, req, opt)
 	return replayed, err
 }
 

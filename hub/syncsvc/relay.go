@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"dotmac.dev/field/sync/change"
 	"dotmac.dev/field/sync/scope"
@@ -37,76 +40,120 @@ type scopeRow struct {
 	order   int // entity order across bindings: parents first
 }
 
+// querier is a pool, a connection or a transaction.
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
-// activeBindings returns the bindings whose tables exist.
+// execer is a pool, a connection or a transaction.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// activeRecheck is how often bindings whose tables were missing are looked for again.
+const activeRecheck = 5 * time.Second
+
+// activeBindings returns the bindings whose tables exist. Tables are not dropped while the hub
+// runs, so once every binding is active the answer is kept; until then it is rechecked every
+// activeRecheck (a migration may add a family's tables).
 func (s *Service) activeBindings(ctx context.Context) []Binding {
-	var out []Binding
-	for _, b := range s.Bindings {
-		ok := true
-		for _, t := range b.Requires {
-			var exists bool
-			if err := s.DB.Pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, t).Scan(&exists); err != nil || !exists {
-				ok = false
-				break
+	s.activeMu.Lock()
+	defer s.activeMu.Unlock()
+	if s.activeAt.IsZero() || (len(s.active) < len(s.Bindings) && s.now().Sub(s.activeAt) >= activeRecheck) {
+		var names []string
+		for _, b := range s.Bindings {
+			names = append(names, b.Requires...)
+		}
+		missing := map[string]bool{}
+		rows, err := s.DB.Pool.Query(ctx, `SELECT t FROM unnest($1::text[]) t WHERE to_regclass(t) IS NULL`, names)
+		if err == nil {
+			var list []string
+			list, err = collectStrings(rows)
+			for _, t := range list {
+				missing[t] = true
 			}
 		}
-		if ok {
-			out = append(out, b)
+		if err != nil {
+			return s.active // keep the last answer; the next pass asks again
 		}
+		var out []Binding
+		for _, b := range s.Bindings {
+			if !slices.ContainsFunc(b.Requires, func(t string) bool { return missing[t] }) {
+				out = append(out, b)
+			}
+		}
+		s.active, s.activeAt = out, s.now()
 	}
-	return out
+	return s.active
 }
 
 // scopeRows reads technician tech's rows, limited to roots (nil: whole scope) and, per entity,
 // to ids (nil: all). fn is called for each row in entity order (parents first).
+//
+// The sources' queries go to the server in one pipelined batch (one round trip, not one per
+// source); their rows are read back in order.
 func (s *Service) scopeRows(ctx context.Context, q querier, bindings []Binding, tech string, roots []string, ids map[string][]string, fn func(r scopeRow) error) error {
+	type queued struct {
+		family string
+		src    Source
+		order  int
+	}
+	var list []queued
+	batch := &pgx.Batch{}
 	order := 0
 	for _, b := range bindings {
 		for _, src := range b.Sources {
 			order++
 			var idArg any
 			if ids != nil {
-				list, ok := ids[src.Entity]
-				if !ok || len(list) == 0 {
+				l, ok := ids[src.Entity]
+				if !ok || len(l) == 0 {
 					continue
 				}
-				idArg = list
+				idArg = l
 			}
 			var rootArg any
 			if roots != nil {
-				rootArg = roots
+				rootArg = uuidArray(roots)
 			}
-			rows, err := q.Query(ctx, src.SQL, tech, rootArg, idArg)
-			if err != nil {
-				return fmt.Errorf("scope %s: %w", src.Entity, err)
-			}
-			for rows.Next() {
-				var r scopeRow
-				var root *string
-				var data []byte
-				if err := rows.Scan(&root, &r.ID, &r.Version, &data); err != nil {
-					rows.Close()
-					return fmt.Errorf("scope %s: %w", src.Entity, err)
-				}
-				r.Family, r.Entity, r.Data, r.shared, r.order = b.Family.Name, src.Entity, data, src.Shared, order
-				if root != nil {
-					r.Root = *root
-				}
-				if err := fn(r); err != nil {
-					rows.Close()
-					return err
-				}
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return fmt.Errorf("scope %s: %w", src.Entity, err)
-			}
+			batch.Queue(src.SQL, tech, rootArg, idArg)
+			list = append(list, queued{b.Family.Name, src, order})
 		}
 	}
-	return nil
+	if len(list) == 0 {
+		return nil
+	}
+	br := q.SendBatch(ctx, batch)
+	defer br.Close()
+	for _, e := range list {
+		rows, err := br.Query()
+		if err != nil {
+			return fmt.Errorf("scope %s: %w", e.src.Entity, err)
+		}
+		for rows.Next() {
+			var r scopeRow
+			var root *string
+			var data []byte
+			if err := rows.Scan(&root, &r.ID, &r.Version, &data); err != nil {
+				rows.Close()
+				return fmt.Errorf("scope %s: %w", e.src.Entity, err)
+			}
+			r.Family, r.Entity, r.Data, r.shared, r.order = e.family, e.src.Entity, data, e.src.Shared, e.order
+			if root != nil {
+				r.Root = *root
+			}
+			if err := fn(r); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("scope %s: %w", e.src.Entity, err)
+		}
+	}
+	return br.Close()
 }
 
 // runRelay relays domain events to the technicians' feeds until ctx ends: woken by NOTIFY on
@@ -120,11 +167,16 @@ func (s *Service) runRelay(ctx context.Context) {
 	defer tick.Stop()
 	st := &relayState{seen: map[int64]bool{}, gapSince: map[int64]time.Time{}}
 	polls := map[string]*pollState{}
+	var polled time.Time
 	fails := 0
 	for {
 		n, err := s.relayOnce(ctx, st)
-		if err == nil {
-			err = s.pollOnce(ctx, polls)
+		// The polled families (no domain events) are followed at most every pollEvery, not
+		// on every wake-up by a commit.
+		if err == nil && time.Since(polled) >= pollEvery {
+			if err = s.pollOnce(ctx, polls); err == nil {
+				polled = time.Now()
+			}
 		}
 		switch {
 		case ctx.Err() != nil:
@@ -136,8 +188,8 @@ func (s *Service) runRelay(ctx context.Context) {
 			continue
 		}
 		fails = 0
-		if n > 0 {
-			continue // more may be waiting
+		if n >= relayPage {
+			continue // more are waiting; a shorter page read all, and commits since woke us
 		}
 		select {
 		case <-ctx.Done():
@@ -192,8 +244,9 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 }
 
 type relayState struct {
-	seen     map[int64]bool      // ids above the cursor already relayed
-	gapSince map[int64]time.Time // ids missing below the newest seen, since when
+	registered bool                // the relay's row in domain_event_consumers exists
+	seen       map[int64]bool      // ids above the cursor already relayed
+	gapSince   map[int64]time.Time // ids missing below the newest seen, since when
 }
 
 type domainEvent struct {
@@ -204,18 +257,35 @@ type domainEvent struct {
 	CreatedAt time.Time
 }
 
+// relayPage is the number of domain events a relay pass reads.
+const relayPage = 500
+
+// pollEvery is how often the relay polls the families followed by a version sequence.
+const pollEvery = 250 * time.Millisecond
+
 // relayOnce relays the next domain events and returns how many it read.
 func (s *Service) relayOnce(ctx context.Context, st *relayState) (int, error) {
 	s.relayMu.Lock()
 	defer s.relayMu.Unlock()
 	var cursor int64
-	err := s.DB.Pool.QueryRow(ctx, `INSERT INTO domain_event_consumers (consumer, last_id) VALUES ($1, 0)
-		ON CONFLICT (consumer) DO UPDATE SET consumer = EXCLUDED.consumer RETURNING last_id`, relayConsumer).Scan(&cursor)
-	if err != nil {
+	if !st.registered {
+		if _, err := s.DB.Pool.Exec(ctx, `INSERT INTO domain_event_consumers (consumer, last_id) VALUES ($1, 0)
+			ON CONFLICT (consumer) DO NOTHING`, relayConsumer); err != nil {
+			return 0, err
+		}
+		st.registered = true
+	}
+	// The cursor and the events after it, in one round trip.
+	batch := &pgx.Batch{}
+	batch.Queue(`SELECT last_id FROM domain_event_consumers WHERE consumer = $1`, relayConsumer)
+	batch.Queue(`SELECT id, entity, entity_id::text, payload, created_at FROM domain_events
+		WHERE id > (SELECT last_id FROM domain_event_consumers WHERE consumer = $1) ORDER BY id LIMIT `+strconv.Itoa(relayPage), relayConsumer)
+	br := s.DB.Pool.SendBatch(ctx, batch)
+	defer br.Close()
+	if err := br.QueryRow().Scan(&cursor); err != nil {
 		return 0, err
 	}
-	rows, err := s.DB.Pool.Query(ctx, `SELECT id, entity, entity_id::text, payload, created_at FROM domain_events
-		WHERE id > $1 ORDER BY id LIMIT 500`, cursor)
+	rows, err := br.Query()
 	if err != nil {
 		return 0, err
 	}
@@ -230,6 +300,9 @@ func (s *Service) relayOnce(ctx context.Context, st *relayState) (int, error) {
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	if err := br.Close(); err != nil {
 		return 0, err
 	}
 	// Advance the cursor over contiguous ids; hold it at a gap (a transaction still open) until
@@ -293,6 +366,8 @@ func (s *Service) relayEvents(ctx context.Context, evs []domainEvent) error {
 	bindings := s.activeBindings(ctx)
 	roots := map[string]bool{}
 	oldest := evs[0].CreatedAt
+	batch := &pgx.Batch{}
+	var asked []domainEvent
 	for _, e := range evs {
 		oldest = minTime(oldest, e.CreatedAt)
 		var p struct {
@@ -302,21 +377,31 @@ func (s *Service) relayEvents(ctx context.Context, evs []domainEvent) error {
 			roots[p.WorkOrderID] = true
 		}
 		for _, b := range bindings {
-			q, ok := b.Roots[e.Entity]
-			if !ok {
-				continue
+			if q, ok := b.Roots[e.Entity]; ok {
+				batch.Queue(q, e.EntityID)
+				asked = append(asked, e)
 			}
-			rows, err := s.DB.Pool.Query(ctx, q, e.EntityID)
+		}
+	}
+	if len(asked) > 0 { // every event's roots in one round trip
+		br := s.DB.Pool.SendBatch(ctx, batch)
+		for _, e := range asked {
+			rows, err := br.Query()
 			if err != nil {
+				br.Close()
 				return fmt.Errorf("roots of %s %s: %w", e.Entity, e.EntityID, err)
 			}
 			ids, err := collectStrings(rows)
 			if err != nil {
-				return err
+				br.Close()
+				return fmt.Errorf("roots of %s %s: %w", e.Entity, e.EntityID, err)
 			}
 			for _, id := range ids {
 				roots[id] = true
 			}
+		}
+		if err := br.Close(); err != nil {
+			return err
 		}
 	}
 	list := make([]string, 0, len(roots))
@@ -343,44 +428,87 @@ func (s *Service) relayRoots(ctx context.Context, bindings []Binding, roots []st
 	for len(roots) > 0 {
 		chunk := roots[:min(len(roots), 200)]
 		roots = roots[len(chunk):]
-		rows, err := s.DB.Pool.Query(ctx, `SELECT DISTINCT t::text FROM (
+		// The technicians of these roots and the owners of other roots, in one round trip.
+		batch := &pgx.Batch{}
+		batch.Queue(`SELECT DISTINCT t::text FROM (
 				SELECT assigned_to AS t FROM work_orders WHERE id = ANY($1::uuid[]) AND assigned_to IS NOT NULL
 				UNION SELECT person_id FROM work_order_assignments WHERE work_order_id = ANY($1::uuid[])
 				UNION SELECT technician_id FROM sync_scope WHERE root_id = ANY($1::uuid[]) AND evicted_at IS NULL) x
-			WHERE EXISTS (SELECT 1 FROM devices d WHERE d.technician_id = x.t AND d.status = 'active' AND d.enrolled_at IS NOT NULL)`, chunk)
-		if err != nil {
-			return err
-		}
-		techs, err := collectStrings(rows)
-		if err != nil {
-			return err
-		}
+			WHERE EXISTS (SELECT 1 FROM devices d WHERE d.technician_id = x.t AND d.status = 'active' AND d.enrolled_at IS NOT NULL)`, uuidArray(chunk))
 		for _, b := range bindings {
-			if b.Owners == "" {
-				continue
+			if b.Owners != "" {
+				batch.Queue(`SELECT DISTINCT o FROM (`+b.Owners+`) x(o)
+				WHERE EXISTS (SELECT 1 FROM devices d WHERE d.technician_id::text = x.o AND d.status = 'active' AND d.enrolled_at IS NOT NULL)`, uuidArray(chunk))
 			}
-			rows, err := s.DB.Pool.Query(ctx, `SELECT DISTINCT o FROM (`+b.Owners+`) x(o)
-				WHERE EXISTS (SELECT 1 FROM devices d WHERE d.technician_id::text = x.o AND d.status = 'active' AND d.enrolled_at IS NOT NULL)`, chunk)
+		}
+		var techs []string
+		br := s.DB.Pool.SendBatch(ctx, batch)
+		for i := 0; i < batch.Len(); i++ {
+			rows, err := br.Query()
 			if err != nil {
-				return fmt.Errorf("owners of %s roots: %w", b.Family.Name, err)
+				br.Close()
+				return fmt.Errorf("technicians of roots: %w", err)
 			}
-			owners, err := collectStrings(rows)
+			ts, err := collectStrings(rows)
 			if err != nil {
-				return err
+				br.Close()
+				return fmt.Errorf("technicians of roots: %w", err)
 			}
-			for _, o := range owners {
-				if !slices.Contains(techs, o) {
-					techs = append(techs, o)
+			for _, t := range ts {
+				if !slices.Contains(techs, t) {
+					techs = append(techs, t)
 				}
 			}
 		}
-		for _, t := range techs {
-			if err := s.relayTech(ctx, bindings, t, chunk); err != nil {
-				return fmt.Errorf("relay to %s: %w", t, err)
-			}
+		if err := br.Close(); err != nil {
+			return err
+		}
+		if err := s.relayTechs(ctx, bindings, techs, chunk); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// relayWorkers is how many technicians' feeds one relay pass brings up to date at a time.
+const relayWorkers = 4
+
+// relayTechs runs relayTech for each technician, a few at a time (each feed is still written by
+// one goroutine, so its order holds).
+func (s *Service) relayTechs(ctx context.Context, bindings []Binding, techs, roots []string) error {
+	if len(techs) == 1 {
+		if err := s.relayTech(ctx, bindings, techs[0], roots); err != nil {
+			return fmt.Errorf("relay to %s: %w", techs[0], err)
+		}
+		return nil
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	next := make(chan string)
+	for range min(relayWorkers, len(techs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for t := range next {
+				if err := s.relayTech(ctx, bindings, t, roots); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = fmt.Errorf("relay to %s: %w", t, err)
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, t := range techs {
+		next <- t
+	}
+	close(next)
+	wg.Wait()
+	return first
 }
 
 type ledgerRow struct {
@@ -397,13 +525,13 @@ func key(entity, id string) string { return entity + "\x00" + id }
 func (s *Service) relayTech(ctx context.Context, bindings []Binding, tech string, roots []string) error {
 	found := map[string]scopeRow{}
 	var order []string
-	ids := []string{}
+	ents, ids := []string{}, []string{}
 	inScope := map[string]bool{}
 	err := s.scopeRows(ctx, s.DB.Pool, bindings, tech, roots, nil, func(r scopeRow) error {
 		k := key(r.Entity, r.ID)
 		if _, dup := found[k]; !dup {
 			order = append(order, k)
-			ids = append(ids, r.ID)
+			ents, ids = append(ents, r.Entity), append(ids, r.ID)
 		}
 		found[k] = r
 		if r.Entity == "work_order" {
@@ -415,8 +543,14 @@ func (s *Service) relayTech(ctx context.Context, bindings []Binding, tech string
 		return err
 	}
 	ledger := map[string]ledgerRow{}
+	// The ledger rows of these roots, and of the rows found (a shared row may be rooted at
+	// another job): two index lookups, not a scan of the technician's whole ledger.
 	rows, err := s.DB.Pool.Query(ctx, `SELECT entity, entity_id, version, coalesce(root_id::text, ''), evicted_at IS NOT NULL
-		FROM sync_scope WHERE technician_id = $1 AND (root_id = ANY($2::uuid[]) OR entity_id = ANY($3::text[]))`, tech, roots, ids)
+		FROM sync_scope WHERE technician_id = $1 AND root_id = ANY($2::uuid[])
+		UNION
+		SELECT l.entity, l.entity_id, l.version, coalesce(l.root_id::text, ''), l.evicted_at IS NOT NULL
+		FROM unnest($3::text[], $4::text[]) AS u(e, i) JOIN sync_scope l ON l.technician_id = $1 AND l.entity = u.e AND l.entity_id = u.i`,
+		tech, uuidArray(roots), ents, ids)
 	if err != nil {
 		return err
 	}
@@ -444,10 +578,13 @@ func (s *Service) relayTech(ctx context.Context, bindings []Binding, tech string
 	for _, k := range order {
 		r := found[k]
 		l, ok := ledger[k]
-		kept = append(kept, r)
 		if ok && !l.evicted && l.version >= r.Version {
-			continue
+			if l.root != r.Root {
+				kept = append(kept, r) // re-rooted: nothing to send
+			}
+			continue // the ledger already says so: no write
 		}
+		kept = append(kept, r)
 		ups = append(ups, s.downChange(tech, r.Family, r.Entity, r.ID, change.OpUpsert, r.Version, r.Data))
 	}
 	// Rows the ledger holds for these roots that are no longer found.
@@ -515,7 +652,10 @@ func (s *Service) relayTech(ctx context.Context, bindings []Binding, tech string
 			s.metrics.relayChanges.WithLabelValues(string(c.Op)).Inc()
 		}
 	}
-	// Record what the feed now carries.
+	// Record what the feed now carries (one statement needs no transaction of its own).
+	if len(evicted) == 0 && len(kept) <= ledgerChunk {
+		return upsertLedger(ctx, s.DB.Pool, tech, kept)
+	}
 	return s.DB.InTx(ctx, func(tx pgx.Tx) error {
 		if err := upsertLedger(ctx, tx, tech, kept); err != nil {
 			return err
@@ -561,18 +701,36 @@ func (s *Service) entityOrder(bindings []Binding, entity string) int {
 	return n + 1
 }
 
+// uuidArray is ids (UUID strings) as a uuid[] parameter pgx sends in binary. Given as []string,
+// pgx first fails the binary encoding, builds an error that prints the whole list, then falls
+// back to text: most of the relay's client CPU at 1,000 devices. Ids that do not parse are
+// passed as text, as before.
+func uuidArray(ids []string) any {
+	out := make([]pgtype.UUID, len(ids))
+	for i, id := range ids {
+		u, err := uuid.Parse(id)
+		if err != nil {
+			return ids
+		}
+		out[i] = pgtype.UUID{Bytes: u, Valid: true}
+	}
+	return out
+}
+
+// ledgerChunk is the number of rows per ledger upsert statement.
+const ledgerChunk = 5000
+
 // upsertLedger records rows as carried by tech's feed (never lowering a version).
-func upsertLedger(ctx context.Context, tx pgx.Tx, tech string, rows []scopeRow) error {
+func upsertLedger(ctx context.Context, tx execer, tech string, rows []scopeRow) error {
 	for len(rows) > 0 {
-		chunk := rows[:min(len(rows), 5000)]
+		chunk := rows[:min(len(rows), ledgerChunk)]
 		rows = rows[len(chunk):]
-		ents, ids, roots := make([]string, len(chunk)), make([]string, len(chunk)), make([]*string, len(chunk))
+		ents, ids, roots := make([]string, len(chunk)), make([]string, len(chunk)), make([]pgtype.UUID, len(chunk))
 		vers := make([]int64, len(chunk))
 		for i, r := range chunk {
 			ents[i], ids[i], vers[i] = r.Entity, r.ID, r.Version
-			if r.Root != "" {
-				root := r.Root
-				roots[i] = &root
+			if u, err := uuid.Parse(r.Root); err == nil {
+				roots[i] = pgtype.UUID{Bytes: u, Valid: true}
 			}
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO sync_scope (technician_id, entity, entity_id, version, root_id)

@@ -158,15 +158,16 @@ type attachmentData struct {
 }
 
 // recordAttachment records an uploaded attachment through the field service when it has its own
-// (hub/workorder: the same code as the HTTP upload), else with addAttachment. Replays and uploads
-// of a technician the job was reassigned away from go to addAttachment.
+// (hub/workorder: the same code as the HTTP upload), else with addAttachment; replays of
+// attachments addAttachment stored go to it. An upload of a technician the job was reassigned
+// away from (formerHolder) still arrives, as events and notes do.
 func (s *Service) recordAttachment(ctx context.Context, actor Actor, woID string, in attachmentData, formerHolder bool) (*field.Attachment, bool, error) {
 	aa, ok := s.Field.(AttachmentAdder)
-	if !ok || formerHolder || !field.IsUUID(in.ClientRef) || !sha256RE.MatchString(in.SHA256) {
+	if !ok || !field.IsUUID(in.ClientRef) || !sha256RE.MatchString(in.SHA256) {
 		return s.addAttachment(ctx, actor, woID, in)
 	}
 	var known bool
-	if err := s.DB.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM field_attachments WHERE client_ref = $1::uuid)`, in.ClientRef).Scan(&known); err != nil {
+	if err := s.conn(ctx).QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM field_attachments WHERE client_ref = $1::uuid)`, in.ClientRef).Scan(&known); err != nil {
 		return nil, false, err
 	}
 	if known {
@@ -184,7 +185,7 @@ func (s *Service) recordAttachment(ctx context.Context, actor Actor, woID string
 	}
 	defer f.Close()
 	return aa.AddAttachment(ctx, actor, AttachmentInput{Kind: in.Kind, WorkOrderID: woID, ClientRef: in.ClientRef, CapturedAt: in.CapturedAt,
-		Lat: in.Lat, Lon: in.Lon, SignerName: in.SignerName, FileName: in.FileName, Content: f})
+		Lat: in.Lat, Lon: in.Lon, SignerName: in.SignerName, FileName: in.FileName, Content: f, FormerHolder: formerHolder})
 }
 
 // addAttachment records an attachment whose bytes are already stored, once by client_ref.

@@ -96,6 +96,9 @@ type Service struct {
 	appWG    sync.WaitGroup
 
 	relayMu  sync.Mutex // one relay pass at a time
+	activeMu sync.Mutex
+	active   []Binding // activeBindings' last answer
+	activeAt time.Time
 	snapMu   sync.Mutex
 	nowFn    func() time.Time
 	started  bool

@@ -39,6 +39,9 @@ type AttachmentInput struct {
 	FileName    string
 	// Content is the file; at most MaxAttachmentBytes are read (more is a 413).
 	Content io.Reader
+	// FormerHolder lets the actor's upload arrive although the job was reassigned away from them
+	// while their device was offline (the sync upload applier: evidence is a field fact).
+	FormerHolder bool
 }
 
 // ErrTooLarge is returned for a file over MaxAttachmentBytes (web.Error answers 413).
@@ -125,7 +128,7 @@ func (s *Service) AddAttachment(ctx context.Context, actorID, deviceID string, i
 			if woID == nil || *woID != in.WorkOrderID {
 				return false, &hub.Error{Code: hub.ECONFLICT, Message: "client_ref was already used for another upload", Fields: map[string]string{"client_ref": "already used"}}
 			}
-			if uploader == nil || *uploader != actorID {
+			if (uploader == nil || *uploader != actorID) && !in.FormerHolder {
 				if role, err := RoleOf(ctx, tx, *woID, actorID); err != nil || role == RoleNone {
 					if err == nil {
 						err = errJobNotFound
@@ -144,7 +147,7 @@ func (s *Service) AddAttachment(ctx context.Context, actorID, deviceID string, i
 		if err != nil {
 			return err
 		}
-		if role == RoleNone {
+		if role == RoleNone && !in.FormerHolder {
 			return errJobNotFound
 		}
 		l, err := lockWO(ctx, tx, in.WorkOrderID)

@@ -96,6 +96,7 @@ func main() {
 		r, err := b.run(ctx, e)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "bench %s failed: %v\n", b.name, err)
+			rows = append(rows, r...) // the figures measured before the failure
 			rows = append(rows, Row{Name: b.name, Value: "error: " + err.Error(), Ratio: "-", OK: "no"})
 			failed = true
 			continue
