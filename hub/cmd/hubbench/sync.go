@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -29,6 +30,11 @@ import (
 )
 
 func init() { register("sync", benchSync) }
+
+var (
+	syncDevices = flag.Int("sync-devices", 0, "sync: simulated devices for the propagation figure (0: 1,000, or 20 with -quick)")
+	syncRate    = flag.Int("sync-rate", 0, "sync: office changes per second for the propagation figure (0: 200, or 50 with -quick)")
+)
 
 // benchSync measures the hub side of the offline sync (issue 5 "Measure"):
 //   - bootstrap of one technician's ~75k-row scope into an empty SQLite replica, by the ready
@@ -124,6 +130,12 @@ func benchSync(ctx context.Context, e *Env) ([]Row, error) {
 	devices, rate, secs := 1000, 200, 10
 	if e.Quick {
 		devices, rate, secs = 20, 50, 3
+	}
+	if *syncDevices > 0 {
+		devices = *syncDevices
+	}
+	if *syncRate > 0 {
+		rate = *syncRate
 	}
 	fmt.Fprintf(e.Log, "sync: propagation with %d devices at %d changes/s …\n", devices, rate)
 	p50, p99, got, err := propagation(ctx, h, svc, dir, devices, rate, secs)
