@@ -251,6 +251,7 @@ type relayState struct {
 
 type domainEvent struct {
 	ID        int64
+	Topic     string
 	Entity    string
 	EntityID  string
 	Payload   []byte
@@ -278,7 +279,7 @@ func (s *Service) relayOnce(ctx context.Context, st *relayState) (int, error) {
 	// The cursor and the events after it, in one round trip.
 	batch := &pgx.Batch{}
 	batch.Queue(`SELECT last_id FROM domain_event_consumers WHERE consumer = $1`, relayConsumer)
-	batch.Queue(`SELECT id, entity, entity_id::text, payload, created_at FROM domain_events
+	batch.Queue(`SELECT id, topic, entity, entity_id::text, payload, created_at FROM domain_events
 		WHERE id > (SELECT last_id FROM domain_event_consumers WHERE consumer = $1) ORDER BY id LIMIT `+strconv.Itoa(relayPage), relayConsumer)
 	br := s.DB.Pool.SendBatch(ctx, batch)
 	defer br.Close()
@@ -292,7 +293,7 @@ func (s *Service) relayOnce(ctx context.Context, st *relayState) (int, error) {
 	var evs []domainEvent
 	for rows.Next() {
 		var e domainEvent
-		if err := rows.Scan(&e.ID, &e.Entity, &e.EntityID, &e.Payload, &e.CreatedAt); err != nil {
+		if err := rows.Scan(&e.ID, &e.Topic, &e.Entity, &e.EntityID, &e.Payload, &e.CreatedAt); err != nil {
 			rows.Close()
 			return 0, err
 		}
@@ -363,7 +364,7 @@ func (s *Service) relayOnce(ctx context.Context, st *relayState) (int, error) {
 
 // relayEvents maps events to the work orders they touch and relays those.
 func (s *Service) relayEvents(ctx context.Context, evs []domainEvent) error {
-	bindings := s.activeBindings(ctx)
+	bindings := narrowBindings(s.activeBindings(ctx), evs)
 	roots := map[string]bool{}
 	oldest := evs[0].CreatedAt
 	batch := &pgx.Batch{}
@@ -594,6 +595,9 @@ func (s *Service) relayTech(ctx context.Context, bindings []Binding, tech string
 			continue
 		}
 		e, id := splitKey(k)
+		if !readBy(bindings, e) {
+			continue // a family this pass did not read: its rows are not gone
+		}
 		candidates[e] = append(candidates[e], id)
 	}
 	if len(candidates) > 0 {
@@ -865,4 +869,40 @@ func (s *Service) pollOnce(ctx context.Context, polls map[string]*pollState) err
 		}
 	}
 	return nil
+}
+
+// familyOnlyTopics are domain events that change rows of one family only and can neither move a
+// job in or out of a scope nor change what another family holds for it: a pass made only of them
+// re-reads that family alone (a burst of notes from a tablet back online no longer re-reads the
+// plant around the job for every note).
+var familyOnlyTopics = map[string]string{
+	"work_order.note_added": "work_orders",
+}
+
+// narrowBindings keeps only the family every event of the pass is confined to, when there is one.
+func narrowBindings(bindings []Binding, evs []domainEvent) []Binding {
+	family := ""
+	for _, e := range evs {
+		f, ok := familyOnlyTopics[e.Topic]
+		if !ok || (family != "" && f != family) {
+			return bindings
+		}
+		family = f
+	}
+	for _, b := range bindings {
+		if b.Family.Name == family {
+			return []Binding{b}
+		}
+	}
+	return bindings
+}
+
+// readBy reports whether one of bindings has a source for entity.
+func readBy(bindings []Binding, entity string) bool {
+	for _, b := range bindings {
+		if _, ok := b.Source(entity); ok {
+			return true
+		}
+	}
+	return false
 }
