@@ -152,17 +152,7 @@ func (d *DB) applyChange(ctx context.Context, tx *sql.Tx, c change.Change, touch
 			extra = ", evicting = 0"
 		}
 		if table == fiberFeaturesTable {
-			// The plant is most of a scope: one statement per feature, its bounding box with it.
-			var box [4]any
-			if b, ok := bbox(refs.Geometry); ok {
-				box = [4]any{b[0], b[1], b[2], b[3]}
-			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO fiber_features (id, version, data, pending, min_lon, min_lat, max_lon, max_lat)
-				VALUES (?, ?, ?, 0, ?, ?, ?, ?)
-				ON CONFLICT (id) DO UPDATE SET version = excluded.version, data = excluded.data, pending = 0, min_lon = excluded.min_lon,
-					min_lat = excluded.min_lat, max_lon = excluded.max_lon, max_lat = excluded.max_lat WHERE `+cond,
-				c.EntityID, c.Version, string(c.Data), box[0], box[1], box[2], box[3])
-			return err
+			return upsertFeatures(ctx, tx, []change.Change{c}, force)
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO `+table+` (id, version, data, pending) VALUES (?, ?, ?, 0)
 			ON CONFLICT (id) DO UPDATE SET version = excluded.version, data = excluded.data, pending = 0`+extra+` WHERE `+cond,
@@ -522,7 +512,7 @@ func (d *DB) ApplySnapshotPage(ctx context.Context, at change.Cursor, changes []
 		touched := map[string]bool{}
 		for i := 0; i < len(changes); {
 			if j := d.featureRun(changes, i); j > i {
-				if err := upsertFeatures(ctx, tx, changes[i:j]); err != nil {
+				if err := upsertFeatures(ctx, tx, changes[i:j], false); err != nil {
 					return fmt.Errorf("changes %s…: %w", changes[i].ID, err)
 				}
 				i = j
@@ -698,10 +688,15 @@ func (d *DB) featureRun(changes []change.Change, i int) int {
 // featureChunk rows go in one INSERT (8 parameters each, far under SQLite's limit).
 const featureChunk = 100
 
-// upsertFeatures writes fiber feature upserts many rows per statement, with the same rule as
-// applyChange: a row is replaced only by a higher version, or when it is a pending local edit.
+// upsertFeatures writes fiber feature upserts many rows per statement, each with its bounding
+// box: a row is replaced only by a higher version, or when it is a pending local edit (force,
+// for checksum repair, takes the hub's row whatever it holds).
 // The plant is most of a technician's scope, so this is most of a bootstrap.
-func upsertFeatures(ctx context.Context, tx *sql.Tx, cs []change.Change) error {
+func upsertFeatures(ctx context.Context, tx *sql.Tx, cs []change.Change, force bool) error {
+	cond := `excluded.version > fiber_features.version OR fiber_features.pending = 1`
+	if force {
+		cond = `1`
+	}
 	for len(cs) > 0 {
 		n := min(len(cs), featureChunk)
 		var q strings.Builder
@@ -722,7 +717,7 @@ func upsertFeatures(ctx context.Context, tx *sql.Tx, cs []change.Change) error {
 		}
 		q.WriteString(` ON CONFLICT (id) DO UPDATE SET version = excluded.version, data = excluded.data, pending = 0,
 			min_lon = excluded.min_lon, min_lat = excluded.min_lat, max_lon = excluded.max_lon, max_lat = excluded.max_lat
-			WHERE excluded.version > fiber_features.version OR fiber_features.pending = 1`)
+			WHERE ` + cond)
 		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
 			return err
 		}

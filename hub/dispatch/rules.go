@@ -256,3 +256,15 @@ func uniq(in []string) []string {
 	}
 	return out
 }
+
+// FindSkills lists the skills by name (the rules form's choices).
+func (s *Service) FindSkills(ctx context.Context) ([]Skill, error) {
+	rows, err := s.DB.Pool.Query(ctx, `SELECT id::text, name FROM skills ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Skill, error) {
+		var k Skill
+		return k, r.Scan(&k.ID, &k.Name)
+	})
+}

@@ -1,7 +1,6 @@
 package dispatch
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,8 +13,6 @@ import (
 
 // The dispatch rules page (/admin/operations/dispatch/rules): the rules in the order auto-assign
 // tries them, a form to add one, and an edit form per rule, with field messages.
-
-type skillOption struct{ ID, Name string }
 
 // ruleForm is the form's state: what the dispatcher typed, kept when it is refused.
 type ruleForm struct {
@@ -54,49 +51,25 @@ func readRuleForm(c *gin.Context) (ruleForm, RuleInput, error) {
 	return f, in, nil
 }
 
-func (a *Area) skillOptions(c *gin.Context) []skillOption {
-	rows, err := a.Svc.DB.Pool.Query(c.Request.Context(), `SELECT id::text, name FROM skills ORDER BY name`)
-	if err != nil {
-		return nil
-	}
-	defer rows.Close()
-	var out []skillOption
-	for rows.Next() {
-		var o skillOption
-		if rows.Scan(&o.ID, &o.Name) == nil {
-			out = append(out, o)
-		}
-	}
-	return out
-}
-
 func (a *Area) renderRules(c *gin.Context, status int, form ruleForm, err error) {
 	rules, lerr := a.Svc.FindRules(c.Request.Context(), false)
 	if lerr != nil {
 		web.Error(c, lerr)
 		return
 	}
-	skills := a.skillOptions(c)
+	skills, lerr := a.Svc.FindSkills(c.Request.Context())
+	if lerr != nil {
+		web.Error(c, lerr)
+		return
+	}
 	names := map[string]string{}
 	for _, s := range skills {
 		names[s.ID] = s.Name
 	}
 	p := hub.PrincipalFrom(c.Request.Context())
 	data := gin.H{"Title": "Dispatch rules", "Rules": rules, "Form": form, "Skills": skills, "SkillNames": names,
-		"WorkTypes": WorkTypes, "Priorities": Priorities, "Errors": map[string]string{}, "CanEdit": p.Can(permDispatch)}
-	if err != nil {
-		var he *hub.Error
-		if !errors.As(err, &he) {
-			web.Error(c, err)
-			return
-		}
-		data["FormError"] = he.Message
-		if he.Fields != nil {
-			data["Errors"] = he.Fields
-		}
-	}
-	c.Status(status)
-	a.s.Render(c, "dispatch/rules.html", data)
+		"WorkTypes": WorkTypes, "Priorities": Priorities, "CanEdit": p.Can(permDispatch)}
+	a.s.RenderForm(c, status, "dispatch/rules.html", data, err)
 }
 
 func (a *Area) pageRules(c *gin.Context) {

@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"html/template"
 	"io/fs"
 	"net/http"
@@ -225,6 +226,28 @@ func (s *Server) render(c *gin.Context, page string, data gin.H) {
 
 // Render is render for areas.
 func (s *Server) Render(c *gin.Context, page string, data gin.H) { s.render(c, page, data) }
+
+// RenderForm renders a form page again with status after err: a *hub.Error puts its message in
+// FormError and its field messages in Errors, so the page says what to fix beside what was typed;
+// any other error is answered as an error. Errors is always set (empty without field messages).
+func (s *Server) RenderForm(c *gin.Context, status int, page string, data gin.H, err error) {
+	if _, ok := data["Errors"]; !ok {
+		data["Errors"] = map[string]string{}
+	}
+	if err != nil {
+		var he *hub.Error
+		if !errors.As(err, &he) {
+			Error(c, err)
+			return
+		}
+		data["FormError"] = he.Message
+		if he.Fields != nil {
+			data["Errors"] = he.Fields
+		}
+	}
+	c.Status(status)
+	s.render(c, page, data)
+}
 
 // Flash sets a one-time message shown on the next page.
 func (s *Server) Flash(c *gin.Context, msg string) {

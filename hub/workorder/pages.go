@@ -321,23 +321,11 @@ func (f woForm) parse(fields hub.Fields) (start, end *string, lat, lon *float64,
 
 func (a *Area) renderForm(c *gin.Context, status int, f woForm, err error) {
 	data := gin.H{"Title": "New work order", "Form": f, "Statuses": Statuses, "Priorities": Priorities, "WorkTypes": WorkTypes,
-		"Techs": a.techOptions(c), "Errors": map[string]string{}}
+		"Techs": a.techOptions(c)}
 	if f.ID != "" {
 		data["Title"] = "Edit work order"
 	}
-	if err != nil {
-		var he *hub.Error
-		if !errors.As(err, &he) {
-			web.Error(c, err)
-			return
-		}
-		data["FormError"] = he.Message
-		if he.Fields != nil {
-			data["Errors"] = he.Fields
-		}
-	}
-	c.Status(status)
-	a.s.Render(c, "operations/work_order_form.html", data)
+	a.s.RenderForm(c, status, "operations/work_order_form.html", data, err)
 }
 
 func (a *Area) pageWONew(c *gin.Context) {
@@ -610,20 +598,8 @@ type customerForm struct {
 }
 
 func (a *Area) renderCustomerForm(c *gin.Context, status int, f customerForm, err error) {
-	data := gin.H{"Title": "New customer", "Form": f, "Statuses": CustomerStatuses, "Errors": map[string]string{}}
-	if err != nil {
-		var he *hub.Error
-		if !errors.As(err, &he) {
-			web.Error(c, err)
-			return
-		}
-		data["FormError"] = he.Message
-		if he.Fields != nil {
-			data["Errors"] = he.Fields
-		}
-	}
-	c.Status(status)
-	a.s.Render(c, "customers/customer_form.html", data)
+	data := gin.H{"Title": "New customer", "Form": f, "Statuses": CustomerStatuses}
+	a.s.RenderForm(c, status, "customers/customer_form.html", data, err)
 }
 
 func (a *Area) pageCustomerNew(c *gin.Context) {
@@ -679,39 +655,14 @@ func (f techForm) Proficiency(id string) string {
 	return "50"
 }
 
-type skillOpt struct{ ID, Name string }
-
-func (a *Area) skillOpts(c *gin.Context) []skillOpt {
-	rows, err := a.Svc.DB.Pool.Query(c.Request.Context(), `SELECT id::text, name FROM skills ORDER BY name`)
-	if err != nil {
-		return nil
-	}
-	defer rows.Close()
-	var out []skillOpt
-	for rows.Next() {
-		var o skillOpt
-		if rows.Scan(&o.ID, &o.Name) == nil {
-			out = append(out, o)
-		}
-	}
-	return out
-}
-
 func (a *Area) renderTechForm(c *gin.Context, status int, f techForm, err error) {
-	data := gin.H{"Title": "New technician", "Form": f, "Skills": a.skillOpts(c), "Errors": map[string]string{}}
-	if err != nil {
-		var he *hub.Error
-		if !errors.As(err, &he) {
-			web.Error(c, err)
-			return
-		}
-		data["FormError"] = he.Message
-		if he.Fields != nil {
-			data["Errors"] = he.Fields
-		}
+	skills, serr := a.Svc.FindSkills(c.Request.Context())
+	if serr != nil {
+		web.Error(c, serr)
+		return
 	}
-	c.Status(status)
-	a.s.Render(c, "operations/technician_form.html", data)
+	data := gin.H{"Title": "New technician", "Form": f, "Skills": skills}
+	a.s.RenderForm(c, status, "operations/technician_form.html", data, err)
 }
 
 func (a *Area) pageTechNew(c *gin.Context) {
@@ -724,8 +675,13 @@ func (a *Area) pageTechCreate(c *gin.Context) {
 	f := techForm{FirstName: strings.TrimSpace(c.PostForm("first_name")), LastName: strings.TrimSpace(c.PostForm("last_name")),
 		Email: strings.TrimSpace(c.PostForm("email")), Phone: strings.TrimSpace(c.PostForm("phone")), Title: strings.TrimSpace(c.PostForm("title")),
 		Region: strings.TrimSpace(c.PostForm("region")), Primary: c.PostForm("primary_skill"), Skills: map[string]string{}}
+	all, err := a.Svc.FindSkills(c.Request.Context())
+	if err != nil {
+		web.Error(c, err)
+		return
+	}
 	known := map[string]bool{}
-	for _, s := range a.skillOpts(c) {
+	for _, s := range all {
 		known[s.ID] = true
 	}
 	fields := hub.Fields{}
