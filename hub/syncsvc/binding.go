@@ -43,7 +43,38 @@ type Binding struct {
 	// snapshot, checksums) computes each once into a temporary table of its transaction and
 	// reads it in their place; smaller reads (the relay, repairs) keep the CTE inline.
 	Materialize []CTE
+	// Touches narrows what the relay re-reads for the jobs of a domain event, by topic: see Touch.
+	// A topic not declared here re-reads every family of its jobs.
+	Touches map[string]Touch
 }
+
+// Touch declares that an event of a topic changes only Entities (of any family): it can neither
+// move a job in or out of a technician's scope nor change any other row replicated for it. The relay then re-reads only those entities of the
+// event's jobs (a note re-reads the job and its notes, not the plant within 300 m).
+//
+// When Changed is set, the event narrows only if its payload lists, in "changed", nothing but
+// these members (an update of the description narrows; one of the site widens, since the plant
+// around the job moves with it). An event without "changed" then re-reads everything.
+type Touch struct {
+	Entities []string
+	Changed  []string
+}
+
+// rowEvents declares, per entity, the Touch of the events the sync_family_event trigger
+// (migration 0031) writes for its rows: sync.<entity>.insert|update|delete|moved.
+func rowEvents(byEntity map[string]Touch) map[string]Touch {
+	m := map[string]Touch{}
+	for entity, t := range byEntity {
+		for _, op := range []string{"insert", "update", "delete", "moved"} {
+			m["sync."+entity+"."+op] = t
+		}
+	}
+	return m
+}
+
+// RootSelf is the Roots query of an entity whose id is its work order's: the relay takes the
+// event's entity_id without asking the database.
+const RootSelf = `SELECT $1::uuid`
 
 // CTE is a common table expression shared by a binding's sources: SQL is the exact fragment
 // (", name AS (...)") as it appears in their SQL, after woScope; Columns its column definitions.
@@ -100,14 +131,23 @@ func WorkOrdersBinding() Binding {
 		Family:   scope.WorkOrdersFamily,
 		Requires: []string{"work_orders", "work_order_assignments", "customers", "sites", "survey_templates", "survey_responses"},
 		Roots: map[string]string{
-			"work_order":            `SELECT $1::uuid`,
+			"work_order":            RootSelf,
 			"work_order_note":       byWO("work_order_notes"),
 			"work_order_event":      byWO("work_order_events"),
 			"field_attachment":      byWO("field_attachments"),
 			"work_order_worklog":    byWO("work_order_worklogs"),
 			"customer":              `SELECT id FROM work_orders WHERE customer_id = $1`,
 			"site":                  `SELECT id FROM work_orders WHERE site_id = $1`,
-			"work_order_assignment": `SELECT $1::uuid`,
+			"work_order_assignment": RootSelf,
+		},
+		Touches: map[string]Touch{
+			// The office edits a job's text, schedule or tags: the job's own row. Its site (the
+			// plant around it), its customer and its work type (the survey template) widen.
+			"work_order.updated": {Entities: []string{"work_order"}, Changed: []string{"title", "description", "priority",
+				"scheduled_start", "scheduled_end", "estimated_duration_minutes", "access_notes", "tags", "required_skills", "region"}},
+			"work_order.note_added":       {Entities: []string{"work_order", "work_order_note"}},
+			"work_order.attachment_added": {Entities: []string{"work_order", "field_attachment"}},
+			"work_order.worklog_added":    {Entities: []string{"work_order", "work_order_worklog"}},
 		},
 		Sources: []Source{
 			{Entity: "work_order", SQL: woScope + `

@@ -32,6 +32,8 @@ func MaterialsBinding() Binding {
 				WHERE s.item_id = $1`,
 		},
 		Owners: `SELECT technician_id::text FROM inventory_locations WHERE id = ANY($1::uuid[]) AND kind = 'van' AND technician_id IS NOT NULL`,
+		// A material line (its item may enter or leave the scope with it).
+		Touches: rowEvents(map[string]Touch{"work_order_material": {Entities: []string{"work_order_material", "inventory_item"}}}),
 		Sources: []Source{
 			{Entity: "work_order_material", SQL: woScope + `
 SELECT m.work_order_id, m.id::text, m.version, jsonb_build_object(
@@ -78,6 +80,12 @@ func SurveysBinding() Binding {
 			"survey_point": `SELECT s.work_order_id FROM survey_points p JOIN wireless_site_surveys s ON s.id = p.survey_id
 				WHERE p.id = $1 AND s.work_order_id IS NOT NULL`,
 		},
+		Touches: rowEvents(map[string]Touch{
+			// An answer also sets the job's survey_template_id, and may bring its template in.
+			"survey_response":      {Entities: []string{"work_order", "survey_response", "survey_template"}},
+			"wireless_site_survey": {Entities: []string{"wireless_site_survey", "survey_point"}},
+			"survey_point":         {Entities: []string{"survey_point"}},
+		}),
 		Sources: []Source{
 			{Entity: "survey_template", Shared: true, SQL: woScope + `
 SELECT DISTINCT ON (t.id) wo.id, t.id::text, t.version, jsonb_build_object('id', t.id, 'name', t.name, 'description', t.description,
@@ -149,6 +157,10 @@ func FiberBinding() Binding {
 	       OR EXISTS (SELECT 1 FROM fiber_tombstones_near(st.geom, %[2]d, $1) n WHERE n.version <= $2))`,
 				int(scope.ClosedRetention.Seconds()), FiberRadiusMeters),
 		},
+		Touches: rowEvents(map[string]Touch{
+			"fiber_test_result":    {Entities: []string{"fiber_test_result"}},
+			"fiber_change_request": {Entities: []string{"fiber_change_request"}},
+		}),
 		Sources: []Source{
 			{Entity: "fiber_feature", Shared: true, SQL: woScope + nearPlant + `
 SELECT near.root, o.id::text, o.version, jsonb_build_object('id', o.id, 'kind', o.kind, 'name', o.name, 'status', o.status,

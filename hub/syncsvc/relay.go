@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -94,6 +95,13 @@ func (s *Service) activeBindings(ctx context.Context) []Binding {
 // The sources' queries go to the server in one pipelined batch (one round trip, not one per
 // source); their rows are read back in order.
 func (s *Service) scopeRows(ctx context.Context, q querier, bindings []Binding, tech string, roots []string, ids map[string][]string, fn func(r scopeRow) error) error {
+	return s.scopeRowsAnd(ctx, q, bindings, tech, roots, ids, fn, nil, nil)
+}
+
+// scopeRowsAnd is scopeRows with more queries in the same round trip: extra queues them after
+// the sources, after reads their results.
+func (s *Service) scopeRowsAnd(ctx context.Context, q querier, bindings []Binding, tech string, roots []string, ids map[string][]string,
+	fn func(r scopeRow) error, extra func(*pgx.Batch), after func(pgx.BatchResults) error) error {
 	type queued struct {
 		family string
 		src    Source
@@ -121,7 +129,10 @@ func (s *Service) scopeRows(ctx context.Context, q querier, bindings []Binding, 
 			list = append(list, queued{b.Family.Name, src, order})
 		}
 	}
-	if len(list) == 0 {
+	if extra != nil {
+		extra(batch)
+	}
+	if batch.Len() == 0 {
 		return nil
 	}
 	br := q.SendBatch(ctx, batch)
@@ -151,6 +162,11 @@ func (s *Service) scopeRows(ctx context.Context, q querier, bindings []Binding, 
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("scope %s: %w", e.src.Entity, err)
+		}
+	}
+	if after != nil {
+		if err := after(br); err != nil {
+			return err
 		}
 	}
 	return br.Close()
@@ -362,59 +378,190 @@ func (s *Service) relayOnce(ctx context.Context, st *relayState) (int, error) {
 	return len(todo), nil
 }
 
-// relayEvents maps events to the work orders they touch and relays those.
+// relayEvents maps events to the work orders they touch and relays those: each job re-reads
+// what its events can have changed (Binding.Touches), everything when one of them may move scope.
 func (s *Service) relayEvents(ctx context.Context, evs []domainEvent) error {
-	bindings := narrowBindings(s.activeBindings(ctx), evs)
-	roots := map[string]bool{}
+	bindings := s.activeBindings(ctx)
+	need := touchedRoots{}
 	oldest := evs[0].CreatedAt
 	batch := &pgx.Batch{}
-	var asked []domainEvent
+	type asked struct {
+		e    domainEvent
+		ents []string
+	}
+	var queued []asked
 	for _, e := range evs {
 		oldest = minTime(oldest, e.CreatedAt)
+		ents := touchOf(bindings, e)
 		var p struct {
 			WorkOrderID string `json:"work_order_id"`
 		}
 		if json.Unmarshal(e.Payload, &p) == nil && p.WorkOrderID != "" && validUUID(p.WorkOrderID) {
-			roots[p.WorkOrderID] = true
+			need.add(p.WorkOrderID, ents)
 		}
 		for _, b := range bindings {
-			if q, ok := b.Roots[e.Entity]; ok {
+			q, ok := b.Roots[e.Entity]
+			switch {
+			case !ok:
+			case q == RootSelf && validUUID(e.EntityID):
+				need.add(e.EntityID, ents)
+			default:
 				batch.Queue(q, e.EntityID)
-				asked = append(asked, e)
+				queued = append(queued, asked{e, ents})
 			}
 		}
 	}
-	if len(asked) > 0 { // every event's roots in one round trip
+	if len(queued) > 0 { // every event's roots in one round trip
 		br := s.DB.Pool.SendBatch(ctx, batch)
-		for _, e := range asked {
+		for _, a := range queued {
 			rows, err := br.Query()
 			if err != nil {
 				br.Close()
-				return fmt.Errorf("roots of %s %s: %w", e.Entity, e.EntityID, err)
+				return fmt.Errorf("roots of %s %s: %w", a.e.Entity, a.e.EntityID, err)
 			}
 			ids, err := collectStrings(rows)
 			if err != nil {
 				br.Close()
-				return fmt.Errorf("roots of %s %s: %w", e.Entity, e.EntityID, err)
+				return fmt.Errorf("roots of %s %s: %w", a.e.Entity, a.e.EntityID, err)
 			}
 			for _, id := range ids {
-				roots[id] = true
+				need.add(id, a.ents)
 			}
 		}
 		if err := br.Close(); err != nil {
 			return err
 		}
 	}
-	list := make([]string, 0, len(roots))
-	for r := range roots {
-		list = append(list, r)
-	}
-	slices.Sort(list)
-	if err := s.relayRoots(ctx, bindings, list); err != nil {
+	if err := s.relayTouched(ctx, bindings, need); err != nil {
 		return err
 	}
 	s.metrics.relayLag.Observe(s.now().Sub(oldest).Seconds())
 	return nil
+}
+
+// touchedRoots maps a job to the entities a pass must re-read for it; a nil set means all.
+type touchedRoots map[string]map[string]bool
+
+// add records that root must re-read ents (nil: everything).
+func (t touchedRoots) add(root string, ents []string) {
+	cur, seen := t[root]
+	switch {
+	case seen && cur == nil: // already everything
+	case ents == nil:
+		t[root] = nil
+	default:
+		if cur == nil {
+			cur = map[string]bool{}
+			t[root] = cur
+		}
+		for _, e := range ents {
+			cur[e] = true
+		}
+	}
+}
+
+// relayTouched relays the jobs of need, grouped by what they must re-read: one relayRoots per
+// group, the groups in a fixed order (everything first).
+func (s *Service) relayTouched(ctx context.Context, bindings []Binding, need touchedRoots) error {
+	groups := map[string][]string{}
+	sets := map[string][]string{}
+	for root, set := range need {
+		k := "*"
+		if set != nil {
+			ents := make([]string, 0, len(set))
+			for e := range set {
+				ents = append(ents, e)
+			}
+			slices.Sort(ents)
+			k = strings.Join(ents, ",")
+			sets[k] = ents
+		}
+		groups[k] = append(groups[k], root)
+	}
+	keys := make([]string, 0, len(groups))
+	for k := range groups {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		if (a == "*") != (b == "*") {
+			if a == "*" {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
+	for _, k := range keys {
+		roots := groups[k]
+		slices.Sort(roots)
+		bs := bindings
+		if k != "*" {
+			bs = narrowTo(bindings, sets[k])
+		}
+		if err := s.relayRoots(ctx, bs, roots); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// touchOf returns the entities an event can have changed (Binding.Touches), or nil when it may
+// have changed anything, scope included.
+func touchOf(bindings []Binding, e domainEvent) []string {
+	var ents []string
+	declared := false
+	var changed []string
+	parsed := false
+	for _, b := range bindings {
+		t, ok := b.Touches[e.Topic]
+		if !ok {
+			continue
+		}
+		declared = true
+		if len(t.Changed) > 0 {
+			if !parsed {
+				var p struct {
+					Changed *[]string `json:"changed"`
+				}
+				if json.Unmarshal(e.Payload, &p) != nil || p.Changed == nil {
+					return nil // what changed is not said: everything
+				}
+				changed, parsed = *p.Changed, true
+			}
+			for _, c := range changed {
+				if !slices.Contains(t.Changed, c) {
+					return nil
+				}
+			}
+		}
+		ents = append(ents, t.Entities...)
+	}
+	if !declared {
+		return nil
+	}
+	if ents == nil {
+		ents = []string{}
+	}
+	return ents
+}
+
+// narrowTo returns the bindings with only the sources of entities ents (bindings left without a
+// source are dropped).
+func narrowTo(bindings []Binding, ents []string) []Binding {
+	var out []Binding
+	for _, b := range bindings {
+		var srcs []Source
+		for _, src := range b.Sources {
+			if slices.Contains(ents, src.Entity) {
+				srcs = append(srcs, src)
+			}
+		}
+		if len(srcs) > 0 {
+			b.Sources = srcs
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -472,7 +619,7 @@ func (s *Service) relayRoots(ctx context.Context, bindings []Binding, roots []st
 }
 
 // relayWorkers is how many technicians' feeds one relay pass brings up to date at a time.
-const relayWorkers = 4
+const relayWorkers = 8
 
 // relayTechs runs relayTech for each technician, a few at a time (each feed is still written by
 // one goroutine, so its order holds).
@@ -526,47 +673,69 @@ func key(entity, id string) string { return entity + "\x00" + id }
 func (s *Service) relayTech(ctx context.Context, bindings []Binding, tech string, roots []string) error {
 	found := map[string]scopeRow{}
 	var order []string
-	ents, ids := []string{}, []string{}
 	inScope := map[string]bool{}
-	err := s.scopeRows(ctx, s.DB.Pool, bindings, tech, roots, nil, func(r scopeRow) error {
+	var read []string // the entities this pass reads
+	for _, b := range bindings {
+		for _, src := range b.Sources {
+			read = append(read, src.Entity)
+		}
+	}
+	ledger := map[string]ledgerRow{}
+	scanLedger := func(rows pgx.Rows) error {
+		defer rows.Close()
+		for rows.Next() {
+			var e, id string
+			var l ledgerRow
+			if err := rows.Scan(&e, &id, &l.version, &l.root, &l.evicted); err != nil {
+				return err
+			}
+			ledger[key(e, id)] = l
+		}
+		return rows.Err()
+	}
+	// The rows of these jobs and the ledger rows rooted at them, in one round trip.
+	err := s.scopeRowsAnd(ctx, s.DB.Pool, bindings, tech, roots, nil, func(r scopeRow) error {
 		k := key(r.Entity, r.ID)
 		if _, dup := found[k]; !dup {
 			order = append(order, k)
-			ents, ids = append(ents, r.Entity), append(ids, r.ID)
 		}
 		found[k] = r
 		if r.Entity == "work_order" {
 			inScope[r.ID] = true
 		}
 		return nil
+	}, func(b *pgx.Batch) {
+		b.Queue(`SELECT entity, entity_id, version, coalesce(root_id::text, ''), evicted_at IS NOT NULL
+			FROM sync_scope WHERE technician_id = $1 AND root_id = ANY($2::uuid[]) AND entity = ANY($3::text[])`, tech, uuidArray(roots), read)
+	}, func(br pgx.BatchResults) error {
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		return scanLedger(rows)
 	})
 	if err != nil {
 		return err
 	}
-	ledger := map[string]ledgerRow{}
-	// The ledger rows of these roots, and of the rows found (a shared row may be rooted at
-	// another job): two index lookups, not a scan of the technician's whole ledger.
-	rows, err := s.DB.Pool.Query(ctx, `SELECT entity, entity_id, version, coalesce(root_id::text, ''), evicted_at IS NOT NULL
-		FROM sync_scope WHERE technician_id = $1 AND root_id = ANY($2::uuid[])
-		UNION
-		SELECT l.entity, l.entity_id, l.version, coalesce(l.root_id::text, ''), l.evicted_at IS NOT NULL
-		FROM unnest($3::text[], $4::text[]) AS u(e, i) JOIN sync_scope l ON l.technician_id = $1 AND l.entity = u.e AND l.entity_id = u.i`,
-		tech, uuidArray(roots), ents, ids)
-	if err != nil {
-		return err
+	// A row found here but rooted elsewhere in the ledger (a shared row, a row that moved job)
+	// is looked up by its key.
+	ents, ids := []string{}, []string{}
+	for _, k := range order {
+		r := found[k]
+		if _, ok := ledger[k]; !ok && (s.isShared(bindings, r.Entity) || !slices.Contains(roots, r.Root)) {
+			ents, ids = append(ents, r.Entity), append(ids, r.ID)
+		}
 	}
-	for rows.Next() {
-		var e, id string
-		var l ledgerRow
-		if err := rows.Scan(&e, &id, &l.version, &l.root, &l.evicted); err != nil {
-			rows.Close()
+	if len(ents) > 0 {
+		rows, err := s.DB.Pool.Query(ctx, `SELECT l.entity, l.entity_id, l.version, coalesce(l.root_id::text, ''), l.evicted_at IS NOT NULL
+			FROM unnest($2::text[], $3::text[]) AS u(e, i) JOIN sync_scope l ON l.technician_id = $1 AND l.entity = u.e AND l.entity_id = u.i`,
+			tech, ents, ids)
+		if err != nil {
 			return err
 		}
-		ledger[key(e, id)] = l
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
+		if err := scanLedger(rows); err != nil {
+			return err
+		}
 	}
 
 	var ups, gone []change.Change
@@ -655,6 +824,7 @@ func (s *Service) relayTech(ctx context.Context, bindings []Binding, tech string
 		for _, c := range all {
 			s.metrics.relayChanges.WithLabelValues(string(c.Op)).Inc()
 		}
+		s.relayed.Add(int64(len(all)))
 	}
 	// Record what the feed now carries (one statement needs no transaction of its own).
 	if len(evicted) == 0 && len(kept) <= ledgerChunk {
@@ -852,8 +1022,9 @@ func (s *Service) pollOnce(ctx context.Context, polls map[string]*pollState) err
 				return err
 			}
 			if len(roots) > 0 {
+				// A plant change changes the plant family only.
 				s.relayMu.Lock()
-				err = s.relayRoots(ctx, s.activeBindings(ctx), roots)
+				err = s.relayRoots(ctx, []Binding{b}, roots)
 				s.relayMu.Unlock()
 				if err != nil {
 					return err
@@ -869,32 +1040,6 @@ func (s *Service) pollOnce(ctx context.Context, polls map[string]*pollState) err
 		}
 	}
 	return nil
-}
-
-// familyOnlyTopics are domain events that change rows of one family only and can neither move a
-// job in or out of a scope nor change what another family holds for it: a pass made only of them
-// re-reads that family alone (a burst of notes from a tablet back online no longer re-reads the
-// plant around the job for every note).
-var familyOnlyTopics = map[string]string{
-	"work_order.note_added": "work_orders",
-}
-
-// narrowBindings keeps only the family every event of the pass is confined to, when there is one.
-func narrowBindings(bindings []Binding, evs []domainEvent) []Binding {
-	family := ""
-	for _, e := range evs {
-		f, ok := familyOnlyTopics[e.Topic]
-		if !ok || (family != "" && f != family) {
-			return bindings
-		}
-		family = f
-	}
-	for _, b := range bindings {
-		if b.Family.Name == family {
-			return []Binding{b}
-		}
-	}
-	return bindings
 }
 
 // readBy reports whether one of bindings has a source for entity.

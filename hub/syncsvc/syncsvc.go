@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -95,7 +96,8 @@ type Service struct {
 	appliers map[string]context.CancelFunc
 	appWG    sync.WaitGroup
 
-	relayMu  sync.Mutex // one relay pass at a time
+	relayMu  sync.Mutex   // one relay pass at a time
+	relayed  atomic.Int64 // changes the relay has published (tests)
 	activeMu sync.Mutex
 	active   []Binding // activeBindings' last answer
 	activeAt time.Time

@@ -24,6 +24,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"dotmac.dev/field/hub/syncsvc"
+	"dotmac.dev/field/hub/workorder"
 	"dotmac.dev/field/sync/change"
 	"dotmac.dev/field/sync/hlc"
 	"dotmac.dev/field/sync/jetstream"
@@ -107,13 +108,13 @@ func benchSync(ctx context.Context, e *Env) ([]Row, error) {
 		rate = *syncRate
 	}
 	fmt.Fprintf(e.Log, "sync: propagation with %d devices at %d changes/s …\n", devices, rate)
-	p50, p99, got, err := propagation(ctx, h, svc, dir, devices, rate, secs)
+	p50, p99, got, made, err := propagation(ctx, h, svc, dir, devices, rate, secs)
 	if err != nil {
 		return out, fmt.Errorf("propagation: %w", err)
 	}
 	out = append(out,
-		Row{Name: fmt.Sprintf("sync propagation p50, commit → device SQLite (%d devices, %d/s, %d changes)", devices, rate, got), Value: Ms(p50),
-			Baseline: "6 ms ElectricSQL", Ratio: Ratio(6, float64(p50.Microseconds())/1000), Target: "≤ 10 ms", OK: Met(p50 <= 10*time.Millisecond)},
+		Row{Name: fmt.Sprintf("sync propagation p50, commit → device SQLite (%d devices, %d/s, %d of %d changes arrived)", devices, rate, got, made), Value: Ms(p50),
+			Baseline: "6 ms ElectricSQL", Ratio: Ratio(6, float64(p50.Microseconds())/1000), Target: "≤ 10 ms, all arrive", OK: Met(p50 <= 10*time.Millisecond && got == made)},
 		Row{Name: "sync propagation p99", Value: Ms(p99), Target: "≤ 100 ms", OK: Met(p99 <= 100*time.Millisecond)},
 	)
 
@@ -414,9 +415,10 @@ func naivePipeline(ctx context.Context, h *Hub, svc *syncsvc.Service, tech, repl
 // propagation: devices technicians with one job each; the office changes jobs at rate per second;
 // each device consumes its feed and commits every batch into its own SQLite file. Latency is
 // office commit → device commit.
-func propagation(ctx context.Context, h *Hub, svc *syncsvc.Service, dir string, devices, rate, secs int) (p50, p99 time.Duration, got int, err error) {
+func propagation(ctx context.Context, h *Hub, svc *syncsvc.Service, dir string, devices, rate, secs int) (p50, p99 time.Duration, got, made int, err error) {
 	var mu sync.Mutex
-	sent := map[string]time.Time{} // wo:version → commit time
+	sent := map[string]time.Time{}    // wo:version → commit time
+	arrived := map[string]time.Time{} // wo:version → device SQLite commit time
 	var lat []time.Duration
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -495,8 +497,9 @@ func propagation(ctx context.Context, h *Hub, svc *syncsvc.Service, dir string, 
 							ready[i] = true
 							nready++
 						}
-						if t, ok := sent[c.EntityID+":"+strconv.FormatInt(c.Version, 10)]; ok {
-							lat = append(lat, now.Sub(t))
+						k := c.EntityID + ":" + strconv.FormatInt(c.Version, 10)
+						if _, dup := arrived[k]; !dup {
+							arrived[k] = now
 						}
 					}
 				}
@@ -527,12 +530,12 @@ func propagation(ctx context.Context, h *Hub, svc *syncsvc.Service, dir string, 
 	swg.Wait()
 	close(errs)
 	if err := <-errs; err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	// Every device first receives its job (the scope ledger and consumers settle).
 	for _, wo := range wos {
 		if _, err := h.DB.Pool.Exec(ctx, `INSERT INTO domain_events (topic, entity, entity_id) VALUES ('bench', 'work_order', $1)`, wo); err != nil {
-			return 0, 0, 0, err
+			return 0, 0, 0, 0, err
 		}
 	}
 	settle := time.Now().Add(2 * time.Minute)
@@ -550,47 +553,81 @@ func propagation(ctx context.Context, h *Hub, svc *syncsvc.Service, dir string, 
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(500 * time.Millisecond)
+	wosvc := workorder.NewService(h.DB, dir, nil)
+	var actor string
+	if err := h.DB.Pool.QueryRow(ctx, `SELECT id FROM people WHERE email = 'dispatcher@example.com'`).Scan(&actor); err != nil {
+		return 0, 0, 0, 0, err
+	}
+	// The changes are made by a few concurrent office users (one at a time could not keep
+	// 200/s); the ticker paces them.
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	end := time.Now().Add(time.Duration(secs) * time.Second)
-	i := 0
+	jobs := make(chan int, rate)
+	var gwg sync.WaitGroup
+	var genErr error
+	for range 8 {
+		gwg.Add(1)
+		go func() {
+			defer gwg.Done()
+			for i := range jobs {
+				wo := wos[i%len(wos)]
+				// The office edits the job's description through the work-order service, as
+				// the API does (the same domain event, payload and version bump).
+				desc := "Propagation " + strconv.Itoa(i)
+				w, err := wosvc.UpdateWorkOrder(ctx, wo, workorder.WorkOrderUpdate{Description: &desc}, actor)
+				mu.Lock()
+				if err != nil {
+					genErr = err
+				} else {
+					sent[wo+":"+strconv.FormatInt(w.Version, 10)] = time.Now() // committed just before
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	offered := 0
 	for time.Now().Before(end) {
 		<-tick.C
-		wo := wos[i%len(wos)]
-		i++
-		tx, err := h.DB.Pool.Begin(ctx)
-		if err != nil {
-			return 0, 0, 0, err
-		}
-		var v int64
-		tx.QueryRow(ctx, `UPDATE work_orders SET description = $2, version = version + 1, updated_at = now() WHERE id = $1 RETURNING version`, wo, strconv.Itoa(i)).Scan(&v)
-		tx.Exec(ctx, `INSERT INTO domain_events (topic, entity, entity_id) VALUES ('work_order.updated', 'work_order', $1)`, wo)
-		mu.Lock()
-		sent[wo+":"+strconv.FormatInt(v, 10)] = time.Now()
-		if err := tx.Commit(ctx); err != nil {
-			mu.Unlock()
-			return 0, 0, 0, err
-		}
-		sent[wo+":"+strconv.FormatInt(v, 10)] = time.Now()
-		mu.Unlock()
+		jobs <- offered
+		offered++
 	}
+	close(jobs)
+	gwg.Wait()
 	tick.Stop()
+	if genErr != nil {
+		return 0, 0, 0, 0, genErr
+	}
 	deadline := time.Now().Add(10 * time.Second)
+	arrivedOf := func() int {
+		n := 0
+		for k := range sent {
+			if _, ok := arrived[k]; ok {
+				n++
+			}
+		}
+		return n
+	}
 	for time.Now().Before(deadline) {
 		mu.Lock()
-		n := len(lat)
+		n := arrivedOf()
 		mu.Unlock()
-		if n >= i {
+		if n >= len(sent) {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	mu.Lock()
 	defer mu.Unlock()
+	for k, t := range sent {
+		if a, ok := arrived[k]; ok {
+			lat = append(lat, max(0, a.Sub(t)))
+		}
+	}
 	if len(lat) == 0 {
-		return 0, 0, 0, fmt.Errorf("no change reached a device")
+		return 0, 0, 0, 0, fmt.Errorf("no change reached a device")
 	}
 	slices.Sort(lat)
-	return Percentile(lat, 50), Percentile(lat, 99), len(lat), nil
+	return Percentile(lat, 50), Percentile(lat, 99), len(lat), len(sent), nil
 }
 
 // reconnect: a device that was offline publishes its 1,000 queued mutations (notes, 50 per

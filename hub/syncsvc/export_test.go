@@ -1,0 +1,14 @@
+package syncsvc
+
+import "context"
+
+// RelayFull re-reads every family of the jobs roots for their technicians, as a pass of events
+// that may move scope does, and returns how many changes it published: zero when the feeds
+// already carry everything (what the relay's narrowed passes must leave behind).
+func (s *Service) RelayFull(ctx context.Context, roots []string) (int64, error) {
+	s.relayMu.Lock()
+	defer s.relayMu.Unlock()
+	before := s.relayed.Load()
+	err := s.relayRoots(ctx, s.activeBindings(ctx), roots)
+	return s.relayed.Load() - before, err
+}
