@@ -55,9 +55,15 @@ type Binding struct {
 // When Changed is set, the event narrows only if its payload lists, in "changed", nothing but
 // these members (an update of the description narrows; one of the site widens, since the plant
 // around the job moves with it). An event without "changed" then re-reads everything.
+//
+// Rows names, for an entity of Entities, the payload member holding the id of the one row the
+// event added (an event on that entity itself gives its entity_id): the relay re-reads that row
+// instead of every row of the entity for the job (the 1,000th note of a job re-reads one note,
+// not a thousand). Only for events that add or change that row and never remove one.
 type Touch struct {
 	Entities []string
 	Changed  []string
+	Rows     map[string]string
 }
 
 // rowEvents declares, per entity, the Touch of the events the sync_family_event trigger
@@ -145,9 +151,11 @@ func WorkOrdersBinding() Binding {
 			// plant around it), its customer and its work type (the survey template) widen.
 			"work_order.updated": {Entities: []string{"work_order"}, Changed: []string{"title", "description", "priority",
 				"scheduled_start", "scheduled_end", "estimated_duration_minutes", "access_notes", "tags", "required_skills", "region"}},
-			"work_order.note_added":       {Entities: []string{"work_order", "work_order_note"}},
-			"work_order.attachment_added": {Entities: []string{"work_order", "field_attachment"}},
-			"work_order.worklog_added":    {Entities: []string{"work_order", "work_order_worklog"}},
+			"work_order.note_added": {Entities: []string{"work_order", "work_order_note"},
+				Rows: map[string]string{"work_order_note": "note_id"}},
+			"work_order.attachment_added": {Entities: []string{"work_order", "field_attachment"},
+				Rows: map[string]string{"field_attachment": "attachment_id"}},
+			"work_order.worklog_added": {Entities: []string{"work_order", "work_order_worklog"}},
 		},
 		Sources: []Source{
 			{Entity: "work_order", SQL: woScope + `

@@ -9,6 +9,6 @@ func (s *Service) RelayFull(ctx context.Context, roots []string) (int64, error) 
 	s.relayMu.Lock()
 	defer s.relayMu.Unlock()
 	before := s.relayed.Load()
-	err := s.relayRoots(ctx, s.activeBindings(ctx), roots)
+	err := s.relayRoots(ctx, s.activeBindings(ctx), roots, nil)
 	return s.relayed.Load() - before, err
 }

@@ -34,10 +34,14 @@ func TestTouchOf(t *testing.T) {
 		{"a survey point", ev("sync.survey_point.delete", `{}`), []string{"survey_point"}},
 		{"van stock (a root that is not a job)", ev("sync.van_stock.update", `{}`), nil},
 	} {
-		got := touchOf(all, tc.e)
-		if (got == nil) != (tc.want == nil) {
-			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
+		r := touchOf(all, tc.e)
+		if (r == nil) != (tc.want == nil) {
+			t.Errorf("%s: got %v, want %v", tc.name, r, tc.want)
 			continue
+		}
+		var got []string
+		for e := range r {
+			got = append(got, e)
 		}
 		slices.Sort(got)
 		want := slices.Clone(tc.want)
@@ -45,6 +49,24 @@ func TestTouchOf(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("%s: got %v, want %v", tc.name, got, want)
 		}
+	}
+
+	// A note re-reads its own row when the event names it, every note of the job when not.
+	note := "0191c5a6-7f3e-7000-8000-000000000001"
+	for _, e := range []domainEvent{
+		{Topic: "work_order.note_added", Entity: "work_order_note", EntityID: note, Payload: []byte(`{"work_order_id":"x"}`)},
+		{Topic: "work_order.note_added", Entity: "work_order", EntityID: "wo", Payload: []byte(`{"note_id":"` + note + `"}`)},
+	} {
+		r := touchOf(all, e)
+		if ids := r["work_order_note"]; len(ids) != 1 || ids[0] != note {
+			t.Errorf("%s event: notes %v, want just %s", e.Entity, ids, note)
+		}
+		if ids, ok := r["work_order"]; !ok || ids != nil {
+			t.Errorf("%s event: the job's row must be read whole: %v %v", e.Entity, ids, ok)
+		}
+	}
+	if r := touchOf(all, domainEvent{Topic: "work_order.note_added", Entity: "work_order", Payload: []byte(`{}`)}); r == nil || r["work_order_note"] != nil {
+		t.Errorf("a note event without its id must re-read every note of the job: %v", r)
 	}
 
 	// Narrowed bindings read those entities and nothing else (not the plant near the job).
@@ -61,15 +83,22 @@ func TestTouchOf(t *testing.T) {
 // the job re-read everything, whatever comes before or after it in the pass.
 func TestTouchedRoots(t *testing.T) {
 	need := touchedRoots{}
-	need.add("a", []string{"work_order_note"})
-	need.add("a", []string{"work_order"})
-	need.add("b", []string{"work_order"})
+	need.add("a", reread{"work_order_note": {"n1"}})
+	need.add("a", reread{"work_order": nil})
+	need.add("a", reread{"work_order_note": {"n2"}})
+	need.add("b", reread{"work_order": nil})
 	need.add("b", nil)
-	need.add("b", []string{"work_order_note"})
-	if len(need["a"]) != 2 || !need["a"]["work_order"] || !need["a"]["work_order_note"] {
-		t.Fatalf("a: %v", need["a"])
+	need.add("b", reread{"work_order_note": {"n3"}})
+	need.add("c", reread{"work_order_note": {"n4"}})
+	need.add("c", reread{"work_order_note": nil})
+	need.add("c", reread{"work_order_note": {"n5"}})
+	if a := need["a"]; len(a) != 2 || a["work_order"] != nil || !slices.Equal(a["work_order_note"], []string{"n1", "n2"}) {
+		t.Fatalf("a: %v", a)
 	}
 	if v, ok := need["b"]; !ok || v != nil {
 		t.Fatalf("b must re-read everything: %v", v)
+	}
+	if ids, ok := need["c"]["work_order_note"]; !ok || ids != nil {
+		t.Fatalf("c must re-read every note: %v", need["c"])
 	}
 }

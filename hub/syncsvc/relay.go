@@ -95,12 +95,13 @@ func (s *Service) activeBindings(ctx context.Context) []Binding {
 // The sources' queries go to the server in one pipelined batch (one round trip, not one per
 // source); their rows are read back in order.
 func (s *Service) scopeRows(ctx context.Context, q querier, bindings []Binding, tech string, roots []string, ids map[string][]string, fn func(r scopeRow) error) error {
-	return s.scopeRowsAnd(ctx, q, bindings, tech, roots, ids, fn, nil, nil)
+	return s.scopeRowsAnd(ctx, q, bindings, tech, roots, ids, false, fn, nil, nil)
 }
 
 // scopeRowsAnd is scopeRows with more queries in the same round trip: extra queues them after
-// the sources, after reads their results.
-func (s *Service) scopeRowsAnd(ctx context.Context, q querier, bindings []Binding, tech string, roots []string, ids map[string][]string,
+// the sources, after reads their results. With partial, an entity ids does not list reads all
+// its rows (instead of none).
+func (s *Service) scopeRowsAnd(ctx context.Context, q querier, bindings []Binding, tech string, roots []string, ids map[string][]string, partial bool,
 	fn func(r scopeRow) error, extra func(*pgx.Batch), after func(pgx.BatchResults) error) error {
 	type queued struct {
 		family string
@@ -116,10 +117,12 @@ func (s *Service) scopeRowsAnd(ctx context.Context, q querier, bindings []Bindin
 			var idArg any
 			if ids != nil {
 				l, ok := ids[src.Entity]
-				if !ok || len(l) == 0 {
+				switch {
+				case ok && len(l) > 0:
+					idArg = l
+				case ok || !partial:
 					continue
 				}
-				idArg = l
 			}
 			var rootArg any
 			if roots != nil {
@@ -387,7 +390,7 @@ func (s *Service) relayEvents(ctx context.Context, evs []domainEvent) error {
 	batch := &pgx.Batch{}
 	type asked struct {
 		e    domainEvent
-		ents []string
+		ents reread
 	}
 	var queued []asked
 	for _, e := range evs {
@@ -439,23 +442,40 @@ func (s *Service) relayEvents(ctx context.Context, evs []domainEvent) error {
 	return nil
 }
 
-// touchedRoots maps a job to the entities a pass must re-read for it; a nil set means all.
-type touchedRoots map[string]map[string]bool
+// reread is what a pass must re-read of one job: for each entity listed, the rows of ids, or every
+// row of the job when the list is nil.
+type reread map[string][]string
 
-// add records that root must re-read ents (nil: everything).
-func (t touchedRoots) add(root string, ents []string) {
+// touchedRoots maps a job to what a pass must re-read of it; a nil reread means everything.
+type touchedRoots map[string]reread
+
+// add records that root must re-read r (nil: everything).
+func (t touchedRoots) add(root string, r reread) {
 	cur, seen := t[root]
 	switch {
 	case seen && cur == nil: // already everything
-	case ents == nil:
+	case r == nil:
 		t[root] = nil
 	default:
 		if cur == nil {
-			cur = map[string]bool{}
+			cur = reread{}
 			t[root] = cur
 		}
-		for _, e := range ents {
-			cur[e] = true
+		for e, ids := range r {
+			have, ok := cur[e]
+			switch {
+			case !ok:
+				cur[e] = slices.Clone(ids)
+			case have == nil || ids == nil:
+				cur[e] = nil // every row
+			default:
+				for _, id := range ids {
+					if !slices.Contains(have, id) {
+						have = append(have, id)
+					}
+				}
+				cur[e] = have
+			}
 		}
 	}
 }
@@ -463,20 +483,41 @@ func (t touchedRoots) add(root string, ents []string) {
 // relayTouched relays the jobs of need, grouped by what they must re-read: one relayRoots per
 // group, the groups in a fixed order (everything first).
 func (s *Service) relayTouched(ctx context.Context, bindings []Binding, need touchedRoots) error {
-	groups := map[string][]string{}
-	sets := map[string][]string{}
-	for root, set := range need {
+	type group struct {
+		roots []string
+		ents  []string
+		ids   map[string][]string // the rows of the entities re-read by id, over the group's jobs
+	}
+	groups := map[string]*group{}
+	for root, r := range need {
 		k := "*"
-		if set != nil {
-			ents := make([]string, 0, len(set))
-			for e := range set {
+		var ents []string
+		if r != nil {
+			var parts []string
+			for e, ids := range r {
 				ents = append(ents, e)
+				if ids != nil {
+					e += "#"
+				}
+				parts = append(parts, e)
 			}
-			slices.Sort(ents)
-			k = strings.Join(ents, ",")
-			sets[k] = ents
+			slices.Sort(parts)
+			k = strings.Join(parts, ",")
 		}
-		groups[k] = append(groups[k], root)
+		g := groups[k]
+		if g == nil {
+			g = &group{ents: ents}
+			groups[k] = g
+		}
+		g.roots = append(g.roots, root)
+		for e, ids := range r {
+			if ids != nil {
+				if g.ids == nil {
+					g.ids = map[string][]string{}
+				}
+				g.ids[e] = append(g.ids[e], ids...)
+			}
+		}
 	}
 	keys := make([]string, 0, len(groups))
 	for k := range groups {
@@ -492,41 +533,46 @@ func (s *Service) relayTouched(ctx context.Context, bindings []Binding, need tou
 		return strings.Compare(a, b)
 	})
 	for _, k := range keys {
-		roots := groups[k]
-		slices.Sort(roots)
+		g := groups[k]
+		slices.Sort(g.roots)
 		bs := bindings
 		if k != "*" {
-			bs = narrowTo(bindings, sets[k])
+			bs = narrowTo(bindings, g.ents)
 		}
-		if err := s.relayRoots(ctx, bs, roots); err != nil {
+		if err := s.relayRoots(ctx, bs, g.roots, g.ids); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// touchOf returns the entities an event can have changed (Binding.Touches), or nil when it may
-// have changed anything, scope included.
-func touchOf(bindings []Binding, e domainEvent) []string {
-	var ents []string
-	declared := false
-	var changed []string
+// touchOf returns what an event can have changed (Binding.Touches), or nil when it may have
+// changed anything, scope included.
+func touchOf(bindings []Binding, e domainEvent) reread {
+	var out reread
+	var payload map[string]json.RawMessage
 	parsed := false
+	parse := func() bool {
+		if !parsed {
+			parsed = true
+			if json.Unmarshal(e.Payload, &payload) != nil {
+				payload = nil
+			}
+		}
+		return payload != nil
+	}
 	for _, b := range bindings {
 		t, ok := b.Touches[e.Topic]
 		if !ok {
 			continue
 		}
-		declared = true
+		if out == nil {
+			out = reread{}
+		}
 		if len(t.Changed) > 0 {
-			if !parsed {
-				var p struct {
-					Changed *[]string `json:"changed"`
-				}
-				if json.Unmarshal(e.Payload, &p) != nil || p.Changed == nil {
-					return nil // what changed is not said: everything
-				}
-				changed, parsed = *p.Changed, true
+			var changed []string
+			if !parse() || json.Unmarshal(payload["changed"], &changed) != nil || changed == nil {
+				return nil // what changed is not said: everything
 			}
 			for _, c := range changed {
 				if !slices.Contains(t.Changed, c) {
@@ -534,15 +580,27 @@ func touchOf(bindings []Binding, e domainEvent) []string {
 				}
 			}
 		}
-		ents = append(ents, t.Entities...)
+		for _, ent := range t.Entities {
+			var ids []string
+			if member, ok := t.Rows[ent]; ok {
+				var id string
+				switch {
+				case e.Entity == ent:
+					id = e.EntityID
+				case parse() && json.Unmarshal(payload[member], &id) == nil:
+				}
+				if validUUID(id) {
+					ids = []string{id}
+				}
+			}
+			if have, ok := out[ent]; ok && (have == nil || ids == nil) {
+				out[ent] = nil
+			} else {
+				out[ent] = append(have, ids...)
+			}
+		}
 	}
-	if !declared {
-		return nil
-	}
-	if ents == nil {
-		ents = []string{}
-	}
-	return ents
+	return out
 }
 
 // narrowTo returns the bindings with only the sources of entities ents (bindings left without a
@@ -571,8 +629,9 @@ func minTime(a, b time.Time) time.Time {
 	return a
 }
 
-// relayRoots brings every technician with a device up to date for the given work orders.
-func (s *Service) relayRoots(ctx context.Context, bindings []Binding, roots []string) error {
+// relayRoots brings every technician with a device up to date for the given work orders. rows,
+// when not nil, limits the entities it lists to those rows (Touch.Rows).
+func (s *Service) relayRoots(ctx context.Context, bindings []Binding, roots []string, rows map[string][]string) error {
 	for len(roots) > 0 {
 		chunk := roots[:min(len(roots), 200)]
 		roots = roots[len(chunk):]
@@ -611,7 +670,7 @@ func (s *Service) relayRoots(ctx context.Context, bindings []Binding, roots []st
 		if err := br.Close(); err != nil {
 			return err
 		}
-		if err := s.relayTechs(ctx, bindings, techs, chunk); err != nil {
+		if err := s.relayTechs(ctx, bindings, techs, chunk, rows); err != nil {
 			return err
 		}
 	}
@@ -623,9 +682,9 @@ const relayWorkers = 8
 
 // relayTechs runs relayTech for each technician, a few at a time (each feed is still written by
 // one goroutine, so its order holds).
-func (s *Service) relayTechs(ctx context.Context, bindings []Binding, techs, roots []string) error {
+func (s *Service) relayTechs(ctx context.Context, bindings []Binding, techs, roots []string, rows map[string][]string) error {
 	if len(techs) == 1 {
-		if err := s.relayTech(ctx, bindings, techs[0], roots); err != nil {
+		if err := s.relayTech(ctx, bindings, techs[0], roots, rows); err != nil {
 			return fmt.Errorf("relay to %s: %w", techs[0], err)
 		}
 		return nil
@@ -641,7 +700,7 @@ func (s *Service) relayTechs(ctx context.Context, bindings []Binding, techs, roo
 		go func() {
 			defer wg.Done()
 			for t := range next {
-				if err := s.relayTech(ctx, bindings, t, roots); err != nil {
+				if err := s.relayTech(ctx, bindings, t, roots, rows); err != nil {
 					mu.Lock()
 					if first == nil {
 						first = fmt.Errorf("relay to %s: %w", t, err)
@@ -669,15 +728,18 @@ func key(entity, id string) string { return entity + "\x00" + id }
 
 // relayTech diffs technician tech's rows of the given work orders against what its feed already
 // carries (the scope ledger) and publishes the difference: upserts for new or newer rows, deletes
-// for rows gone from a job still in scope, evicts for rows whose job left the scope.
-func (s *Service) relayTech(ctx context.Context, bindings []Binding, tech string, roots []string) error {
+// for rows gone from a job still in scope, evicts for rows whose job left the scope. The entities
+// rows lists are read by id only, and none of their rows is taken for gone.
+func (s *Service) relayTech(ctx context.Context, bindings []Binding, tech string, roots []string, rows map[string][]string) error {
 	found := map[string]scopeRow{}
 	var order []string
 	inScope := map[string]bool{}
-	var read []string // the entities this pass reads
+	var whole []string // the entities this pass reads every row of
 	for _, b := range bindings {
 		for _, src := range b.Sources {
-			read = append(read, src.Entity)
+			if _, byID := rows[src.Entity]; !byID {
+				whole = append(whole, src.Entity)
+			}
 		}
 	}
 	ledger := map[string]ledgerRow{}
@@ -694,7 +756,7 @@ func (s *Service) relayTech(ctx context.Context, bindings []Binding, tech string
 		return rows.Err()
 	}
 	// The rows of these jobs and the ledger rows rooted at them, in one round trip.
-	err := s.scopeRowsAnd(ctx, s.DB.Pool, bindings, tech, roots, nil, func(r scopeRow) error {
+	err := s.scopeRowsAnd(ctx, s.DB.Pool, bindings, tech, roots, rows, true, func(r scopeRow) error {
 		k := key(r.Entity, r.ID)
 		if _, dup := found[k]; !dup {
 			order = append(order, k)
@@ -706,7 +768,7 @@ func (s *Service) relayTech(ctx context.Context, bindings []Binding, tech string
 		return nil
 	}, func(b *pgx.Batch) {
 		b.Queue(`SELECT entity, entity_id, version, coalesce(root_id::text, ''), evicted_at IS NOT NULL
-			FROM sync_scope WHERE technician_id = $1 AND root_id = ANY($2::uuid[]) AND entity = ANY($3::text[])`, tech, uuidArray(roots), read)
+			FROM sync_scope WHERE technician_id = $1 AND root_id = ANY($2::uuid[]) AND entity = ANY($3::text[])`, tech, uuidArray(roots), whole)
 	}, func(br pgx.BatchResults) error {
 		rows, err := br.Query()
 		if err != nil {
@@ -717,12 +779,13 @@ func (s *Service) relayTech(ctx context.Context, bindings []Binding, tech string
 	if err != nil {
 		return err
 	}
-	// A row found here but rooted elsewhere in the ledger (a shared row, a row that moved job)
-	// is looked up by its key.
+	// A row read by id, or found here but rooted elsewhere in the ledger (a shared row, a row
+	// that moved job), is looked up by its key.
 	ents, ids := []string{}, []string{}
 	for _, k := range order {
 		r := found[k]
-		if _, ok := ledger[k]; !ok && (s.isShared(bindings, r.Entity) || !slices.Contains(roots, r.Root)) {
+		_, byID := rows[r.Entity]
+		if _, ok := ledger[k]; !ok && (byID || s.isShared(bindings, r.Entity) || !slices.Contains(roots, r.Root)) {
 			ents, ids = append(ents, r.Entity), append(ids, r.ID)
 		}
 	}
@@ -764,8 +827,8 @@ func (s *Service) relayTech(ctx context.Context, bindings []Binding, tech string
 			continue
 		}
 		e, id := splitKey(k)
-		if !readBy(bindings, e) {
-			continue // a family this pass did not read: its rows are not gone
+		if _, byID := rows[e]; byID || !readBy(bindings, e) {
+			continue // an entity this pass did not read whole: its rows are not gone
 		}
 		candidates[e] = append(candidates[e], id)
 	}
@@ -943,7 +1006,7 @@ func (s *Service) sweepExpired(ctx context.Context) error {
 	}
 	s.relayMu.Lock()
 	defer s.relayMu.Unlock()
-	return s.relayRoots(ctx, s.activeBindings(ctx), roots)
+	return s.relayRoots(ctx, s.activeBindings(ctx), roots, nil)
 }
 
 // RelayNow runs one relay pass over every pending domain event (tests, benchmarks).
@@ -1024,7 +1087,7 @@ func (s *Service) pollOnce(ctx context.Context, polls map[string]*pollState) err
 			if len(roots) > 0 {
 				// A plant change changes the plant family only.
 				s.relayMu.Lock()
-				err = s.relayRoots(ctx, []Binding{b}, roots)
+				err = s.relayRoots(ctx, []Binding{b}, roots, nil)
 				s.relayMu.Unlock()
 				if err != nil {
 					return err

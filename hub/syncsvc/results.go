@@ -80,7 +80,7 @@ func (s *Service) publishResults(ctx context.Context, dev *applierDevice, seq ui
 			list = append(list, r)
 		}
 		s.relayMu.Lock()
-		err := s.relayRoots(ctx, s.activeBindings(ctx), list)
+		err := s.relayRoots(ctx, s.activeBindings(ctx), list, nil)
 		s.relayMu.Unlock()
 		if err != nil {
 			return err
