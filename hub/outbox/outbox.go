@@ -16,6 +16,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -53,6 +54,43 @@ func Write(ctx context.Context, tx pgx.Tx, topic, entity, entityID, actorID stri
 	if _, err := tx.Exec(ctx, `SELECT pg_notify('domain_events', $1)`, topic); err != nil {
 		return fmt.Errorf("outbox: notify: %w", err)
 	}
+	return nil
+}
+
+// Pending is a domain event for Queue.
+type Pending struct {
+	Topic, Entity, EntityID string
+	ActorID                 string // "" means the system
+	Payload                 any
+}
+
+// Queue adds to b what Write does for each event, in order: one INSERT of all the rows (ids in
+// the order given) and the notifications (one per topic: PostgreSQL folds equal notifications of
+// a transaction into one anyway). Send b in the transaction of the change the events describe.
+func Queue(b *pgx.Batch, events []Pending) error {
+	if len(events) == 0 {
+		return nil
+	}
+	n := len(events)
+	topics, entities, ids, actors, payloads := make([]string, n), make([]string, n), make([]string, n), make([]*string, n), make([]string, n)
+	var distinct []string
+	for i, e := range events {
+		p, err := json.Marshal(e.Payload)
+		if err != nil {
+			return fmt.Errorf("outbox: %w", err)
+		}
+		topics[i], entities[i], ids[i], payloads[i] = e.Topic, e.Entity, e.EntityID, string(p)
+		if e.ActorID != "" {
+			actors[i] = &e.ActorID
+		}
+		if !slices.Contains(distinct, e.Topic) {
+			distinct = append(distinct, e.Topic)
+		}
+	}
+	b.Queue(`INSERT INTO domain_events (topic, entity, entity_id, payload, actor_id)
+		SELECT t, e, i::uuid, p::jsonb, a::uuid FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS u(t, e, i, p, a, n)
+		ORDER BY n`, topics, entities, ids, payloads, actors)
+	b.Queue(`SELECT pg_notify('domain_events', t) FROM unnest($1::text[]) t`, distinct)
 	return nil
 }
 

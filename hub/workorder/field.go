@@ -42,22 +42,29 @@ func RoleOf(ctx context.Context, q Querier, woID, personID string) (Role, error)
 		return RoleNone, nil
 	}
 	var primary, crew bool
-	err := q.QueryRow(ctx, `SELECT w.assigned_to IS NOT DISTINCT FROM $2::uuid
-			OR EXISTS (SELECT 1 FROM work_order_assignments a WHERE a.work_order_id = w.id AND a.person_id = $2 AND a.is_primary),
-			EXISTS (SELECT 1 FROM work_order_assignments a WHERE a.work_order_id = w.id AND a.person_id = $2)
-		FROM work_orders w WHERE w.id = $1 AND w.is_active`, woID, personID).Scan(&primary, &crew)
+	err := q.QueryRow(ctx, `SELECT `+roleCols+` FROM work_orders w WHERE w.id = $1 AND w.is_active`, woID, personID).Scan(&primary, &crew)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return RoleNone, nil
 	}
-	switch {
-	case err != nil:
+	if err != nil {
 		return RoleNone, err
-	case primary:
-		return RolePrimary, nil
-	case crew:
-		return RoleCrew, nil
 	}
-	return RoleNone, nil
+	return roleOf(primary, crew), nil
+}
+
+// roleCols are whether person $2 is the primary of work order w, and on its crew.
+const roleCols = `w.assigned_to IS NOT DISTINCT FROM $2::uuid
+			OR EXISTS (SELECT 1 FROM work_order_assignments a WHERE a.work_order_id = w.id AND a.person_id = $2 AND a.is_primary),
+			EXISTS (SELECT 1 FROM work_order_assignments a WHERE a.work_order_id = w.id AND a.person_id = $2)`
+
+func roleOf(primary, crew bool) Role {
+	switch {
+	case primary:
+		return RolePrimary
+	case crew:
+		return RoleCrew
+	}
+	return RoleNone
 }
 
 var errJobNotFound = hub.Errorf(hub.ENOTFOUND, "job not found")
@@ -213,18 +220,28 @@ func (s *Service) job(ctx context.Context, q Querier, actorID, id string, scoped
 }
 
 func fieldNotes(ctx context.Context, q Querier, woID, noteID string) ([]field.Note, error) {
-	rows, err := q.Query(ctx, `SELECT n.id, n.body, coalesce(n.author_id::text, ''), coalesce(p.display_name, ''), n.is_internal,
-		n.client_ref::text, n.created_at FROM work_order_notes n LEFT JOIN people p ON p.id = n.author_id
-		WHERE n.work_order_id = $1 AND ($2 = '' OR n.id::text = $2) ORDER BY n.created_at, n.id`, woID, noteID)
+	rows, err := q.Query(ctx, `SELECT `+noteCols+noteFrom+` WHERE n.work_order_id = $1 AND ($2 = '' OR n.id::text = $2) ORDER BY n.created_at, n.id`, woID, noteID)
 	if err != nil {
 		return nil, err
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (field.Note, error) {
 		var n field.Note
-		err := r.Scan(&n.ID, &n.Body, &n.AuthorID, &n.AuthorName, &n.IsInternal, &n.ClientRef, &n.CreatedAt)
-		n.CreatedAt = n.CreatedAt.UTC()
+		err := scanNote(r, &n)
 		return n, err
 	})
+}
+
+// noteCols, from noteFrom, are what scanNote reads (more columns may follow them).
+const (
+	noteCols = `n.id, n.body, coalesce(n.author_id::text, ''), coalesce(p.display_name, ''), n.is_internal,
+		n.client_ref::text, n.created_at`
+	noteFrom = ` FROM work_order_notes n LEFT JOIN people p ON p.id = n.author_id`
+)
+
+func scanNote(row pgx.Row, n *field.Note, more ...any) error {
+	err := row.Scan(append([]any{&n.ID, &n.Body, &n.AuthorID, &n.AuthorName, &n.IsInternal, &n.ClientRef, &n.CreatedAt}, more...)...)
+	n.CreatedAt = n.CreatedAt.UTC()
+	return err
 }
 
 // AttachmentURL is where a field client downloads an attachment.
@@ -581,106 +598,6 @@ func (s *Service) touchTotals(ctx context.Context, tx pgx.Tx, woID, actorID stri
 	}
 	l.Version++
 	return writeEvent(ctx, tx, TopicWorklog, actorID, l.payload())
-}
-
-// AddFieldNote adds a technician's note (primary or crew) idempotently by client_ref: the same
-// client_ref again returns the stored note with created false.
-func (s *Service) AddFieldNote(ctx context.Context, actorID, deviceID, jobID string, req field.NoteRequest) (*field.Note, bool, error) {
-	return s.AddFieldNoteWith(ctx, actorID, deviceID, jobID, req, FieldOptions{})
-}
-
-// AddFieldNoteWith is AddFieldNote with the applier's options (ID, FormerHolder).
-func (s *Service) AddFieldNoteWith(ctx context.Context, actorID, deviceID, jobID string, req field.NoteRequest, opt FieldOptions) (*field.Note, bool, error) {
-	if err := fieldInvalid(req.Validate()); err != nil {
-		return nil, false, err
-	}
-	if deviceID != "" && !postgres.ValidUUID(deviceID) {
-		return nil, false, hub.Invalid(map[string]string{"device_id": "must be a UUID"})
-	}
-	if !postgres.ValidUUID(jobID) || !postgres.ValidUUID(actorID) {
-		return nil, false, errJobNotFound
-	}
-	var note *field.Note
-	created := false
-	err := s.DB.InTx(ctx, func(tx pgx.Tx) error {
-		replay := func() (bool, error) {
-			var woID, noteID string
-			var author *string
-			err := tx.QueryRow(ctx, `SELECT id, work_order_id, author_id FROM work_order_notes WHERE client_ref = $1`, req.ClientRef).Scan(&noteID, &woID, &author)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return false, nil
-			}
-			if err != nil {
-				return false, err
-			}
-			if woID != jobID {
-				return false, &hub.Error{Code: hub.ECONFLICT, Message: "client_ref was already used for another job", Fields: map[string]string{"client_ref": "already used"}}
-			}
-			if (author == nil || *author != actorID) && !opt.FormerHolder {
-				if role, err := RoleOf(ctx, tx, jobID, actorID); err != nil || role == RoleNone {
-					if err == nil {
-						err = errJobNotFound
-					}
-					return false, err
-				}
-			}
-			ns, err := fieldNotes(ctx, tx, jobID, noteID)
-			if err != nil || len(ns) == 0 {
-				return false, err
-			}
-			note = &ns[0]
-			return true, nil
-		}
-		if ok, err := replay(); ok || err != nil {
-			return err
-		}
-		role, err := RoleOf(ctx, tx, jobID, actorID)
-		if err != nil {
-			return err
-		}
-		if role == RoleNone && !opt.FormerHolder {
-			return errJobNotFound
-		}
-		l, err := lockWO(ctx, tx, jobID)
-		if err != nil {
-			return errJobNotFound
-		}
-		if ok, err := replay(); ok || err != nil {
-			return err
-		}
-		noteID := postgres.NewID()
-		if opt.ID != "" && postgres.ValidUUID(opt.ID) {
-			var used bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM work_order_notes WHERE id = $1)`, opt.ID).Scan(&used); err != nil {
-				return err
-			}
-			if !used {
-				noteID = opt.ID
-			}
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO work_order_notes (id, work_order_id, author_id, body, is_internal, client_ref, device_id)
-			VALUES ($1, $2, $3, $4, true, $5, $6)`, noteID, jobID, actorID, req.Body, req.ClientRef, nilIfEmpty(&deviceID)); err != nil {
-			return postgres.Translate(err)
-		}
-		if err := bump(ctx, tx, l); err != nil {
-			return err
-		}
-		p := l.payload()
-		p.NoteID, p.DeviceID = noteID, deviceID
-		if err := writeEvent(ctx, tx, TopicNoteAdded, actorID, p); err != nil {
-			return err
-		}
-		ns, err := fieldNotes(ctx, tx, jobID, noteID)
-		if err != nil {
-			return err
-		}
-		note, created = &ns[0], true
-		return nil
-	})
-	if err != nil {
-		return nil, false, err
-	}
-	return note, created, nil
 }
 
 // WorklogInput is one entry of POST /api/v1/field/jobs/{id}/worklogs; ended_at null opens a timer.

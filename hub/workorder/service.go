@@ -96,6 +96,19 @@ func writeEvent(ctx context.Context, tx pgx.Tx, topic string, actorID string, p 
 	return outbox.Write(ctx, tx, topic, "work_order", p.ID, actorID, p)
 }
 
+// queueEvents adds to b the work order domain events of topic, one per payload, in order (the
+// rows writeEvent writes for each).
+func queueEvents(b *pgx.Batch, topic, actorID string, ps []EventPayload) error {
+	events := make([]outbox.Pending, len(ps))
+	for i, p := range ps {
+		if p.Crew == nil {
+			p.Crew = []string{}
+		}
+		events[i] = outbox.Pending{Topic: topic, Entity: "work_order", EntityID: p.ID, ActorID: actorID, Payload: p}
+	}
+	return outbox.Queue(b, events)
+}
+
 // audit writes an audit_log row in tx.
 func audit(ctx context.Context, tx pgx.Tx, actorID, action, targetType, targetID string, details map[string]any) error {
 	var actor *string

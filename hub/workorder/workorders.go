@@ -289,9 +289,7 @@ func lockWO(ctx context.Context, tx pgx.Tx, id string) (*locked, error) {
 		return nil, notFound("work order")
 	}
 	var l locked
-	err := tx.QueryRow(ctx, `SELECT id, number, title, status, version, assigned_to, customer_id, scheduled_start, scheduled_end
-		FROM work_orders WHERE id = $1 AND is_active FOR UPDATE`, id).
-		Scan(&l.ID, &l.Number, &l.Title, &l.Status, &l.Version, &l.AssignedTo, &l.CustomerID, &l.ScheduledStart, &l.ScheduledEnd)
+	err := l.scan(tx.QueryRow(ctx, `SELECT `+lockedCols+` FROM work_orders WHERE id = $1 AND is_active FOR UPDATE`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound("work order")
 	}
@@ -301,6 +299,18 @@ func lockWO(ctx context.Context, tx pgx.Tx, id string) (*locked, error) {
 	l.Crew, err = helpers(ctx, tx, id)
 	return &l, err
 }
+
+// lockedCols are the columns of work_orders locked.scan reads.
+const lockedCols = `id, number, title, status, version, assigned_to, customer_id, scheduled_start, scheduled_end`
+
+func (l *locked) scan(row pgx.Row) error {
+	return row.Scan(&l.ID, &l.Number, &l.Title, &l.Status, &l.Version, &l.AssignedTo, &l.CustomerID, &l.ScheduledStart, &l.ScheduledEnd)
+}
+
+// helpersSQL lists the helpers of the work orders $1::uuid[] (work_order_id, person_id), each
+// job's in the order helpers returns them.
+const helpersSQL = `SELECT work_order_id::text, person_id::text FROM work_order_assignments WHERE work_order_id = ANY($1::uuid[]) AND NOT is_primary
+	ORDER BY work_order_id, person_id`
 
 func helpers(ctx context.Context, q Querier, id string) ([]string, error) {
 	rows, err := q.Query(ctx, `SELECT person_id::text FROM work_order_assignments WHERE work_order_id = $1 AND NOT is_primary ORDER BY person_id`, id)
