@@ -72,6 +72,21 @@ func syncField(a *App) *syncsvc.HubField {
 		NoteFn: func(ctx context.Context, actorID, deviceID, jobID string, req field.NoteRequest, opt syncsvc.FieldOptions) (*field.Note, bool, error) {
 			return wo.AddFieldNoteWith(ctx, actorID, deviceID, jobID, req, workorder.FieldOptions(opt))
 		},
+		NotesFn: func(ctx context.Context, actorID, deviceID string, in []syncsvc.NoteInput) ([]syncsvc.NoteOutcome, error) {
+			notes := make([]workorder.FieldNote, len(in))
+			for i, n := range in {
+				notes[i] = workorder.FieldNote{JobID: n.WorkOrderID, Request: n.Request, Options: workorder.FieldOptions{ID: n.ID, FormerHolder: n.FormerHolder}}
+			}
+			rs, err := wo.AddFieldNotes(ctx, actorID, deviceID, notes)
+			if err != nil {
+				return nil, err
+			}
+			out := make([]syncsvc.NoteOutcome, len(rs))
+			for i, r := range rs {
+				out[i] = syncsvc.NoteOutcome{Note: r.Note, Replayed: !r.Created && r.Err == nil, Err: r.Err}
+			}
+			return out, nil
+		},
 		AttachmentFn: func(ctx context.Context, actorID, deviceID string, in syncsvc.AttachmentInput) (*field.Attachment, bool, error) {
 			return wo.AddAttachment(ctx, actorID, deviceID, workorder.AttachmentInput(in))
 		},

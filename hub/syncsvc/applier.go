@@ -309,12 +309,31 @@ func (s *Service) applyBatch(ctx context.Context, dev *applierDevice, seq uint64
 			return err
 		}
 		dev.batch = bs
-		for _, c := range b.Changes {
+		na, together := s.Field.(NotesAdder)
+		for i := 0; i < len(b.Changes); {
+			c := b.Changes[i]
+			if together && c.Action == "note" {
+				// A run of notes: added together, answered one by one.
+				j := i + 1
+				for j < len(b.Changes) && b.Changes[j].Action == "note" {
+					j++
+				}
+				rs, err := s.applyNotes(tctx, dev, na, b.Changes[i:j])
+				if err != nil {
+					return err
+				}
+				for k, res := range rs {
+					recs = append(recs, record{res: res, action: "note", occurred: b.Changes[i+k].HLC.Time()})
+				}
+				i = j
+				continue
+			}
 			res, conflicts, err := s.applyChange(tctx, dev, c)
 			if err != nil {
 				return err
 			}
 			recs = append(recs, record{res: res, action: c.Action, conflicts: conflicts, occurred: c.HLC.Time()})
+			i++
 		}
 		type conflictRef struct{ rec, i int }
 		var refs []conflictRef
@@ -466,15 +485,24 @@ func rejectErr(c change.Change, err error) (MutationResult, bool) {
 	return r, true
 }
 
-// applyChange applies one device change. A returned error is transient.
-func (s *Service) applyChange(ctx context.Context, dev *applierDevice, c change.Change) (MutationResult, []pendingConflict, error) {
+// admitted is a change that passed the checks every change passes before its action.
+type admitted struct {
+	woID    string // the work order the change is about (a site patch: one of the site's)
+	current bool   // the device's technician holds the job now (not only held it)
+	actor   Actor
+	base    MutationResult // the answer so far
+}
+
+// admit checks a change before its action: its device, a replay of an outcome recorded by an
+// earlier batch, its entity and operation, the scope. ok false: res is the change's answer (the
+// replayed outcome or a rejection). A returned error is transient.
+func (s *Service) admit(ctx context.Context, dev *applierDevice, c change.Change) (a admitted, res MutationResult, ok bool, err error) {
 	if c.DeviceID != dev.ID {
-		return rejection(c, hub.EFORBIDDEN, "forged change: device_id %q is not the uploading device", c.DeviceID), nil, nil
+		return a, rejection(c, hub.EFORBIDDEN, "forged change: device_id %q is not the uploading device", c.DeviceID), false, nil
 	}
 	// Once, for any offline duration.
 	var prev MutationResult
 	var result []byte
-	var err error
 	if dev.batch != nil {
 		m, ok := dev.batch.done[c.ClientRef]
 		prev.Status, prev.Reason, result = m.status, m.reason, m.result
@@ -497,60 +525,70 @@ func (s *Service) applyChange(ctx context.Context, dev *applierDevice, c change.
 			_ = json.Unmarshal(result, &rj)
 			prev.Code, prev.Fields, prev.Result = rj.Code, rj.Fields, nil
 		}
-		return prev, nil, nil
+		return a, prev, false, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
-		return MutationResult{}, nil, err
+		return a, MutationResult{}, false, err
 	}
 	fam, _, ok := s.Scope.FamilyOf(c.Entity)
 	if !ok {
-		return rejection(c, hub.EINVALID, "unknown entity %q", c.Entity), nil, nil
+		return a, rejection(c, hub.EINVALID, "unknown entity %q", c.Entity), false, nil
 	}
 	if c.Family != "" && c.Family != fam.Name {
-		return rejection(c, hub.EINVALID, "entity %s is in family %s, not %s", c.Entity, fam.Name, c.Family), nil, nil
+		return a, rejection(c, hub.EINVALID, "entity %s is in family %s, not %s", c.Entity, fam.Name, c.Family), false, nil
 	}
 	if c.Op != change.OpUpsert {
-		return rejection(c, hub.EINVALID, "a device cannot %s a %s", c.Op, c.Entity), nil, nil
+		return a, rejection(c, hub.EINVALID, "a device cannot %s a %s", c.Op, c.Entity), false, nil
 	}
 	woID := c.EntityID
 	switch {
 	case c.Entity == "site" && c.Action == "":
 		// A site patch: in scope through one of the technician's work orders at that site.
 		if !validUUID(c.EntityID) {
-			return rejection(c, hub.ENOTFOUND, "site %s is not in this device's scope", c.EntityID), nil, nil
+			return a, rejection(c, hub.ENOTFOUND, "site %s is not in this device's scope", c.EntityID), false, nil
 		}
 		if err := s.conn(ctx).QueryRow(ctx, `SELECT coalesce((SELECT w.id::text FROM work_orders w WHERE w.site_id = $1
 			AND (w.assigned_to = $2 OR EXISTS (SELECT 1 FROM work_order_assignments a WHERE a.work_order_id = w.id AND a.person_id = $2)
 			     OR EXISTS (SELECT 1 FROM sync_scope l WHERE l.technician_id = $2 AND l.entity = 'work_order' AND l.entity_id = w.id::text))
 			ORDER BY w.updated_at DESC LIMIT 1), '')`, c.EntityID, dev.TechnicianID).Scan(&woID); err != nil {
-			return MutationResult{}, nil, err
+			return a, MutationResult{}, false, err
 		}
 		if woID == "" {
-			return rejection(c, hub.ENOTFOUND, "site %s is not in this device's scope", c.EntityID), nil, nil
+			return a, rejection(c, hub.ENOTFOUND, "site %s is not in this device's scope", c.EntityID), false, nil
 		}
 	case c.Entity != "work_order":
-		return rejection(c, hub.EINVALID, "changes to %s are sent as actions on their work order", c.Entity), nil, nil
+		return a, rejection(c, hub.EINVALID, "changes to %s are sent as actions on their work order", c.Entity), false, nil
 	}
 	var held, current bool
 	if hc, ok := dev.batch.heldOf(woID); ok {
 		held, current = hc[0], hc[1]
 	} else {
 		if held, current, err = s.held(ctx, dev.TechnicianID, woID); err != nil {
-			return MutationResult{}, nil, err
+			return a, MutationResult{}, false, err
 		}
 		dev.batch.setHeld(woID, held, current)
 	}
 	if !held {
-		return rejection(c, hub.ENOTFOUND, "work order %s is not in this device's scope", woID), nil, nil
+		return a, rejection(c, hub.ENOTFOUND, "work order %s is not in this device's scope", woID), false, nil
 	}
 	skew := s.skewed(c.HLC)
 	if skew {
 		s.metrics.clockSkew.Inc()
 		s.Logger.Info("device clock skew", "device_id", dev.ID, "device_time", c.HLC.Time(), "client_ref", c.ClientRef)
 	}
-	actor := Actor{PersonID: dev.TechnicianID, DeviceID: dev.ID}
-	base := MutationResult{ChangeID: c.ID, ClientRef: c.ClientRef, Entity: c.Entity, EntityID: c.EntityID, Action: c.Action,
-		Status: StatusApplied, ClockSkew: skew}
+	a = admitted{woID: woID, current: current, actor: Actor{PersonID: dev.TechnicianID, DeviceID: dev.ID},
+		base: MutationResult{ChangeID: c.ID, ClientRef: c.ClientRef, Entity: c.Entity, EntityID: c.EntityID, Action: c.Action,
+			Status: StatusApplied, ClockSkew: skew}}
+	return a, MutationResult{}, true, nil
+}
+
+// applyChange applies one device change. A returned error is transient.
+func (s *Service) applyChange(ctx context.Context, dev *applierDevice, c change.Change) (MutationResult, []pendingConflict, error) {
+	a, res, ok, err := s.admit(ctx, dev, c)
+	if err != nil || !ok {
+		return res, nil, err
+	}
+	actor, base, current, woID := a.actor, a.base, a.current, a.woID
 	switch c.Action {
 	case "transition":
 		var req struct {
@@ -563,22 +601,13 @@ func (s *Service) applyChange(ctx context.Context, dev *applierDevice, c change.
 		return s.applyTransition(ctx, c, base, TransitionInput{Actor: actor, WorkOrderID: c.EntityID, Request: req.TransitionRequest,
 			ID: req.ID, FormerHolder: !current})
 	case "note":
-		var req struct {
-			field.NoteRequest
-			ID string `json:"id"`
-		}
-		if err := strictJSON(c.Data, &req); err != nil {
-			return rejection(c, hub.EINVALID, "note: %v", err), nil, nil
-		}
-		n, replayed, err := s.Field.AddNote(ctx, NoteInput{Actor: actor, WorkOrderID: c.EntityID, Request: req.NoteRequest, ID: req.ID, FormerHolder: !current})
-		if r, ok := rejectErr(c, err); ok {
+		in, r, ok := noteInput(c, a)
+		if !ok {
 			return r, nil, nil
-		} else if err != nil {
-			return MutationResult{}, nil, err
 		}
-		base.Result, _ = json.Marshal(n)
-		base.Replayed = replayed
-		return base, nil, nil
+		n, replayed, err := s.Field.AddNote(ctx, in)
+		r, err = noteResult(c, base, n, replayed, err)
+		return r, nil, err
 	case "consume":
 		mc, ok := s.Field.(MaterialConsumer)
 		if !ok {
@@ -634,6 +663,68 @@ func (s *Service) applyChange(ctx context.Context, dev *applierDevice, c change.
 		return s.applyPatch(ctx, dev, c, base, woID)
 	}
 	return rejection(c, hub.EINVALID, "unknown action %q", c.Action), nil, nil
+}
+
+// noteInput decodes a note change (ok false: r is its rejection).
+func noteInput(c change.Change, a admitted) (in NoteInput, r MutationResult, ok bool) {
+	var req struct {
+		field.NoteRequest
+		ID string `json:"id"`
+	}
+	if err := strictJSON(c.Data, &req); err != nil {
+		return in, rejection(c, hub.EINVALID, "note: %v", err), false
+	}
+	return NoteInput{Actor: a.actor, WorkOrderID: c.EntityID, Request: req.NoteRequest, ID: req.ID, FormerHolder: !a.current}, r, true
+}
+
+// noteResult is the answer to a note change the field service added (or refused: err).
+func noteResult(c change.Change, base MutationResult, n *field.Note, replayed bool, err error) (MutationResult, error) {
+	if r, ok := rejectErr(c, err); ok {
+		return r, nil
+	} else if err != nil {
+		return MutationResult{}, err
+	}
+	base.Result, _ = json.Marshal(n)
+	base.Replayed = replayed
+	return base, nil
+}
+
+// applyNotes applies a run of consecutive note changes of a batch as applyChange applies each in
+// turn, with the notes added together (NotesAdder: a few statements for the whole run).
+func (s *Service) applyNotes(ctx context.Context, dev *applierDevice, na NotesAdder, run []change.Change) ([]MutationResult, error) {
+	out := make([]MutationResult, len(run))
+	var ins []NoteInput
+	var at []int
+	var bases []MutationResult
+	for i, c := range run {
+		a, res, ok, err := s.admit(ctx, dev, c)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			out[i] = res
+			continue
+		}
+		in, r, ok := noteInput(c, a)
+		if !ok {
+			out[i] = r
+			continue
+		}
+		ins, at, bases = append(ins, in), append(at, i), append(bases, a.base)
+	}
+	if len(ins) == 0 {
+		return out, nil
+	}
+	got, err := na.AddNotes(ctx, ins)
+	if err != nil {
+		return nil, err
+	}
+	for k, o := range got {
+		if out[at[k]], err = noteResult(run[at[k]], bases[k], o.Note, o.Replayed, o.Err); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // skewed reports whether a device timestamp is off the hub clock by more than the allowed skew.

@@ -65,6 +65,21 @@ type FieldService interface {
 	AddNote(ctx context.Context, in NoteInput) (*field.Note, bool, error)
 }
 
+// NotesAdder is implemented by a FieldService that adds a run of notes with a few statements for
+// the whole run (hub/workorder AddFieldNotes): each note as AddNote would, in order, with one
+// outcome per note. The error is transient.
+type NotesAdder interface {
+	AddNotes(ctx context.Context, in []NoteInput) ([]NoteOutcome, error)
+}
+
+// NoteOutcome is what became of one note of NotesAdder.AddNotes: the stored note and whether it
+// was there before (Replayed), or Err, why it was refused (a *hub.Error).
+type NoteOutcome struct {
+	Note     *field.Note
+	Replayed bool
+	Err      error
+}
+
 // MaterialConsumer is implemented by a FieldService that records materials consumed
 // (POST /api/v1/field/jobs/{id}/materials/consume); quantities add up. opt.FormerHolder: the job
 // was reassigned away from the actor while the device was offline, the consumption still counts.

@@ -52,7 +52,8 @@ type FieldOptions struct {
 // ones the HTTP field API calls (hub/app/areas.go wires them), so offline and online writes run
 // the same code:
 //
-//   - EventFn, NoteFn, AttachmentFn: hub/workorder (ApplyFieldEventWith, AddFieldNoteWith, AddAttachment);
+//   - EventFn, NoteFn, NotesFn, AttachmentFn: hub/workorder (ApplyFieldEventWith, AddFieldNoteWith,
+//     AddFieldNotes, AddAttachment);
 //   - ConsumeFn: hub/inventory ConsumeMaterialsWith;
 //   - SurveyFn: hub/survey SubmitSurveyWith.
 //
@@ -62,6 +63,7 @@ type FieldOptions struct {
 type HubField struct {
 	EventFn      func(ctx context.Context, actorID, deviceID, jobID string, req field.TransitionRequest, opt FieldOptions) (*field.TransitionResponse, error)
 	NoteFn       func(ctx context.Context, actorID, deviceID, jobID string, req field.NoteRequest, opt FieldOptions) (*field.Note, bool, error)
+	NotesFn      func(ctx context.Context, actorID, deviceID string, in []NoteInput) ([]NoteOutcome, error)
 	AttachmentFn func(ctx context.Context, actorID, deviceID string, in AttachmentInput) (*field.Attachment, bool, error)
 	ConsumeFn    func(ctx context.Context, actorID, deviceID, jobID string, req field.ConsumeRequest, opt FieldOptions) (*field.ConsumeResponse, error)
 	SurveyFn     func(ctx context.Context, actorID, deviceID, jobID string, req field.SurveyRequest, opt FieldOptions) (*field.Survey, error)
@@ -73,6 +75,7 @@ var (
 	_ MaterialConsumer = (*HubField)(nil)
 	_ SurveySubmitter  = (*HubField)(nil)
 	_ AttachmentAdder  = (*HubField)(nil)
+	_ NotesAdder       = (*HubField)(nil)
 )
 
 func (h *HubField) exists(ctx context.Context, sql string, args ...any) (bool, error) {
@@ -126,6 +129,36 @@ func (h *HubField) AddNote(ctx context.Context, in NoteInput) (*field.Note, bool
 	n, created, err := h.NoteFn(ctx, in.Actor.PersonID, in.Actor.DeviceID, in.WorkOrderID, in.Request,
 		FieldOptions{ID: in.ID, FormerHolder: in.FormerHolder})
 	return n, !created && err == nil, err
+}
+
+// AddNotes implements NotesAdder: with NotesFn for each run of one actor's notes, else note by
+// note with AddNote.
+func (h *HubField) AddNotes(ctx context.Context, in []NoteInput) ([]NoteOutcome, error) {
+	out := make([]NoteOutcome, 0, len(in))
+	for len(in) > 0 {
+		n := 1
+		for n < len(in) && in[n].Actor == in[0].Actor {
+			n++
+		}
+		run := in[:n]
+		in = in[n:]
+		if h.NotesFn != nil {
+			rs, err := h.NotesFn(ctx, run[0].Actor.PersonID, run[0].Actor.DeviceID, run)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, rs...)
+			continue
+		}
+		for _, ni := range run {
+			note, replayed, err := h.AddNote(ctx, ni)
+			if err != nil && hub.ErrorCode(err) == hub.EINTERNAL {
+				return nil, err
+			}
+			out = append(out, NoteOutcome{Note: note, Replayed: replayed, Err: err})
+		}
+	}
+	return out, nil
 }
 
 // ConsumeMaterials implements MaterialConsumer with hub/inventory.
