@@ -47,17 +47,39 @@ type ResultConflict struct {
 
 var createdBy = map[string]bool{"note": true, "attachment": true}
 
-// publishResults relays the work orders the results touched, then publishes one upload_result
-// per change on the technician's feed.
+// actionEvents are the domain events upload actions write, with the payload member naming the
+// row they added (the id in the action's result): the relay before their results re-reads what
+// the relay's own pass re-reads for such an event (Binding.Touches: a note re-reads the job's row
+// and that note, not every note of the job nor the plant around it). Other actions re-read
+// everything of their jobs.
+var actionEvents = map[string]struct{ topic, row string }{"note": {"work_order.note_added", "note_id"}}
+
+// resultTouch is what the relay must re-read for result r (nil: everything of its job).
+func resultTouch(bindings []Binding, r MutationResult) reread {
+	ev, ok := actionEvents[r.Action]
+	if !ok {
+		return nil
+	}
+	var made struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(r.Result, &made)
+	payload, _ := json.Marshal(map[string]string{"work_order_id": r.EntityID, ev.row: made.ID})
+	return touchOf(bindings, domainEvent{Topic: ev.topic, Entity: r.Entity, EntityID: r.EntityID, Payload: payload})
+}
+
+// publishResults relays what the results changed, then publishes one upload_result per change
+// on the technician's feed.
 func (s *Service) publishResults(ctx context.Context, dev *applierDevice, seq uint64, results []MutationResult) error {
-	roots := map[string]bool{}
+	bindings := s.activeBindings(ctx)
+	need := touchedRoots{}
 	var sites []string
 	for _, r := range results {
 		if r.Status != StatusRejected && validUUID(r.EntityID) {
 			if r.Entity == "site" {
 				sites = append(sites, r.EntityID)
 			} else {
-				roots[r.EntityID] = true
+				need.add(r.EntityID, resultTouch(bindings, r))
 			}
 		}
 	}
@@ -71,16 +93,12 @@ func (s *Service) publishResults(ctx context.Context, dev *applierDevice, seq ui
 			return err
 		}
 		for _, id := range ids {
-			roots[id] = true
+			need.add(id, nil)
 		}
 	}
-	if len(roots) > 0 {
-		list := make([]string, 0, len(roots))
-		for r := range roots {
-			list = append(list, r)
-		}
+	if len(need) > 0 {
 		s.relayMu.Lock()
-		err := s.relayRoots(ctx, s.activeBindings(ctx), list, nil)
+		err := s.relayTouched(ctx, bindings, need)
 		s.relayMu.Unlock()
 		if err != nil {
 			return err
