@@ -172,12 +172,12 @@ func (s *Service) consumeUploads(ctx context.Context, dev *applierDevice, cons n
 			}
 			return err
 		}
-		for msg := range batch.Messages() {
-			if err := s.applyUpload(ctx, dev, msg); err != nil {
+		msgs := batch.Messages()
+		for msg := range msgs {
+			if err := s.applyUploads(ctx, dev, msg, msgs); err != nil {
 				cancel()
 				return err
 			}
-			_ = msg.Ack()
 		}
 		err = batch.Error()
 		cancel()
@@ -188,50 +188,107 @@ func (s *Service) consumeUploads(ctx context.Context, dev *applierDevice, cons n
 	return nil
 }
 
-// applyUpload applies one uploaded batch. It returns an error only for transient failures
-// (the batch is then applied again later, before anything after it).
-func (s *Service) applyUpload(ctx context.Context, dev *applierDevice, msg njs.Msg) error {
-	md, err := msg.Metadata()
-	if err != nil {
+// A device's upload batches already delivered when one is applied are applied after it (each in
+// its own transaction) before the results of them all are published, up to answerBatches batches
+// or answerAfter after the first began: the work orders they touched are relayed once, not once
+// per batch (a tablet back online uploads its outbox in many batches at once).
+const (
+	answerBatches = 16
+	answerAfter   = 250 * time.Millisecond
+)
+
+// answered is an upload batch applied, parked or answered again, its results not yet published.
+type answered struct {
+	msg     njs.Msg
+	seq     uint64
+	results []MutationResult
+	fresh   bool // applied or parked now (not answered again): the device's cursor moves past it
+	start   time.Time
+}
+
+// applyUploads applies msg and the batches already delivered after it (see answerBatches), then
+// publishes their results and acks them. It returns an error only for transient failures: the
+// batch that failed and those after it are applied again later, in order; the results of those
+// before it are published first.
+func (s *Service) applyUploads(ctx context.Context, dev *applierDevice, msg njs.Msg, more <-chan njs.Msg) error {
+	var done []answered
+	var failed error
+	for {
+		a, err := s.applyUpload(ctx, dev, msg)
+		if err != nil {
+			failed = err
+			break
+		}
+		done = append(done, a)
+		if len(done) >= answerBatches || time.Since(done[0].start) >= answerAfter {
+			break
+		}
+		var ok bool
+		select {
+		case msg, ok = <-more:
+		default:
+		}
+		if !ok {
+			break
+		}
+	}
+	if len(done) == 0 {
+		return failed
+	}
+	// The data the batches changed goes to the technician's feed first, then the results
+	// (PROTOCOL.md §2 and §4), so a device never sees an ack before the data it caused.
+	if err := s.publishResults(ctx, dev, done); err != nil {
 		return err
 	}
+	for _, a := range done {
+		delete(dev.attempts, a.seq)
+		if a.fresh {
+			dev.cursor = int64(a.seq)
+			s.metrics.applySeconds.Observe(time.Since(a.start).Seconds())
+		}
+		_ = a.msg.Ack()
+	}
+	return failed
+}
+
+// applyUpload applies one uploaded batch. It returns an error only for transient failures
+// (the batch is then applied again later, before anything after it).
+func (s *Service) applyUpload(ctx context.Context, dev *applierDevice, msg njs.Msg) (answered, error) {
+	md, err := msg.Metadata()
+	if err != nil {
+		return answered{}, err
+	}
 	seq := md.Sequence.Stream
+	a := answered{msg: msg, seq: seq, start: time.Now()}
 	if int64(seq) <= dev.cursor {
 		// Applied before a restart: the ack was lost, and the answers too when the hub stopped
 		// between the commit and publishing them. Answer again (each change replays its result).
-		return s.answerAgain(ctx, dev, seq, msg.Data())
+		a.results, err = s.answerAgain(ctx, dev, seq, msg.Data())
+		return a, err
 	}
-	start := time.Now()
 	b, err := change.Decode(msg.Data())
 	var results []MutationResult
 	if err != nil {
 		results, err = s.park(ctx, dev, seq, msg.Subject(), msg.Data(), decodeReason(err))
 		if err != nil {
-			return err
+			return a, err
 		}
 	} else {
 		results, err = s.applyBatch(ctx, dev, seq, b)
 		if err != nil {
 			dev.attempts[seq]++
 			if dev.attempts[seq] < maxApplyAttempts || s.DB.Pool.Ping(ctx) != nil {
-				return err
+				return a, err
 			}
 			s.Logger.Error("parking a batch that keeps failing", "device_id", dev.ID, "seq", seq, "error", err)
 			results, err = s.park(ctx, dev, seq, msg.Subject(), msg.Data(), "the hub could not apply this batch: "+err.Error())
 			if err != nil {
-				return err
+				return a, err
 			}
 		}
 	}
-	// The data the batch changed goes to the technician's feed first, then the results
-	// (PROTOCOL.md §2 and §4), so a device never sees an ack before the data it caused.
-	if err := s.publishResults(ctx, dev, seq, results); err != nil {
-		return err
-	}
-	delete(dev.attempts, seq)
-	dev.cursor = int64(seq)
-	s.metrics.applySeconds.Observe(time.Since(start).Seconds())
-	return nil
+	a.results, a.fresh = results, true
+	return a, nil
 }
 
 func decodeReason(err error) string {

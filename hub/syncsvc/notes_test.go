@@ -161,3 +161,62 @@ func TestApplier_NotesBetweenOtherChanges(t *testing.T) {
 		t.Fatalf("status %s version %d, last event at %d", s, ver, last)
 	}
 }
+
+// TestApplier_UploadsInARow: batches uploaded one after the other (a tablet emptying its outbox)
+// are each answered, and every note reaches the feed before, or in the same batch as, its result.
+func TestApplier_UploadsInARow(t *testing.T) {
+	h := newHarness(t)
+	tech1 := h.techs["tech1@example.com"]
+	d := h.enroll(tech1, "A")
+	wo := h.createWorkOrder(tech1)
+	f := d.consume()
+	var all []change.Change
+	for b := range 6 {
+		var batch []change.Change
+		for i := range 20 {
+			batch = append(batch, d.mutation("note", wo, 1, map[string]string{"client_ref": uuid.NewString(), "body": fmt.Sprintf("note %d.%d", b, i)}))
+		}
+		if b == 3 {
+			batch = append(batch, d.transition(wo, 1, "start", nil))
+		}
+		d.upload(batch...)
+		all = append(all, batch...)
+	}
+	for _, c := range all {
+		if r := d.result(c.ID); r.Status != "applied" {
+			t.Fatalf("%s: %+v", c.Action, r)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	noteAt, resultAt := map[string]int{}, map[string]int{}
+	for i, b := range f.batches {
+		for _, c := range b.Changes {
+			var d struct {
+				ClientRef string `json:"client_ref"`
+			}
+			json.Unmarshal(c.Data, &d)
+			switch c.Entity {
+			case "work_order_note":
+				if _, ok := noteAt[d.ClientRef]; !ok {
+					noteAt[d.ClientRef] = i
+				}
+			case "upload_result":
+				resultAt[d.ClientRef] = i
+			}
+		}
+	}
+	for _, c := range all {
+		if c.Action != "note" {
+			continue
+		}
+		var n struct {
+			ClientRef string `json:"client_ref"`
+		}
+		json.Unmarshal(c.Data, &n)
+		at, ok := noteAt[n.ClientRef]
+		if !ok || at > resultAt[c.ClientRef] {
+			t.Fatalf("note %s on the feed in batch %d (%v), its result in batch %d", n.ClientRef, at, ok, resultAt[c.ClientRef])
+		}
+	}
+}

@@ -68,14 +68,17 @@ func resultTouch(bindings []Binding, r MutationResult) reread {
 	return touchOf(bindings, domainEvent{Topic: ev.topic, Entity: r.Entity, EntityID: r.EntityID, Payload: payload})
 }
 
-// publishResults relays what the results changed, then publishes one upload_result per change
-// on the technician's feed.
-func (s *Service) publishResults(ctx context.Context, dev *applierDevice, seq uint64, results []MutationResult) error {
+// publishResults relays what the results of the upload batches changed, then publishes one
+// upload_result per change on the technician's feed, batch after batch.
+func (s *Service) publishResults(ctx context.Context, dev *applierDevice, done []answered) error {
 	bindings := s.activeBindings(ctx)
 	need := touchedRoots{}
 	var sites []string
-	for _, r := range results {
-		if r.Status != StatusRejected && validUUID(r.EntityID) {
+	for _, a := range done {
+		for _, r := range a.results {
+			if r.Status == StatusRejected || !validUUID(r.EntityID) {
+				continue
+			}
 			if r.Entity == "site" {
 				sites = append(sites, r.EntityID)
 			} else {
@@ -105,37 +108,39 @@ func (s *Service) publishResults(ctx context.Context, dev *applierDevice, seq ui
 		}
 	}
 	var changes []change.Change
-	for _, r := range results {
-		ref := r.ClientRef
-		if ref == "" {
-			ref = r.ChangeID
-		}
-		if ref == "" {
-			continue
-		}
-		ur := UploadResult{DeviceID: dev.ID, ChangeID: r.ChangeID, ClientRef: r.ClientRef, Action: r.Action, EntityID: r.EntityID,
-			Status: r.Status, HTTPStatus: http200(r.Action), Result: r.Result, ClockSkew: r.ClockSkew}
-		switch {
-		case r.Status == StatusRejected:
-			ur.HTTPStatus = web.StatusFor(r.Code)
-			code := r.Code
-			if code == hub.EUNPROCESSABLE {
-				code = hub.EINVALID
+	for _, a := range done {
+		for _, r := range a.results {
+			ref := r.ClientRef
+			if ref == "" {
+				ref = r.ChangeID
 			}
-			ur.Error = &field.ErrorBody{Code: code, Message: r.Reason, Fields: r.Fields}
-		case r.Replayed:
-			ur.Status, ur.HTTPStatus = "replayed", 200
-		default:
-			ur.Status = StatusApplied
+			if ref == "" {
+				continue
+			}
+			ur := UploadResult{DeviceID: dev.ID, ChangeID: r.ChangeID, ClientRef: r.ClientRef, Action: r.Action, EntityID: r.EntityID,
+				Status: r.Status, HTTPStatus: http200(r.Action), Result: r.Result, ClockSkew: r.ClockSkew}
+			switch {
+			case r.Status == StatusRejected:
+				ur.HTTPStatus = web.StatusFor(r.Code)
+				code := r.Code
+				if code == hub.EUNPROCESSABLE {
+					code = hub.EINVALID
+				}
+				ur.Error = &field.ErrorBody{Code: code, Message: r.Reason, Fields: r.Fields}
+			case r.Replayed:
+				ur.Status, ur.HTTPStatus = "replayed", 200
+			default:
+				ur.Status = StatusApplied
+			}
+			for _, c := range r.conflicts {
+				ur.Conflicts = append(ur.Conflicts, ResultConflict{ID: c.id, Entity: c.Entity, EntityID: c.EntityID, Field: c.Field,
+					HubValue: c.Hub, DeviceValue: c.Device, Winner: c.Winner})
+			}
+			data, _ := json.Marshal(ur)
+			cid := uuid.NewSHA1(uuid.NameSpaceOID, []byte(dev.TechnicianID+"|upload_result|"+ref+"|"+strconv.FormatUint(a.seq, 10))).String()
+			changes = append(changes, change.Change{ID: cid, Family: "sync", Entity: "upload_result", EntityID: ref, Op: change.OpUpsert,
+				Version: int64(a.seq), HLC: s.Clock.Now(), Data: data, SchemaVersion: change.SchemaVersion, CommittedAt: s.now().UTC()})
 		}
-		for _, c := range r.conflicts {
-			ur.Conflicts = append(ur.Conflicts, ResultConflict{ID: c.id, Entity: c.Entity, EntityID: c.EntityID, Field: c.Field,
-				HubValue: c.Hub, DeviceValue: c.Device, Winner: c.Winner})
-		}
-		data, _ := json.Marshal(ur)
-		cid := uuid.NewSHA1(uuid.NameSpaceOID, []byte(dev.TechnicianID+"|upload_result|"+ref+"|"+strconv.FormatUint(seq, 10))).String()
-		changes = append(changes, change.Change{ID: cid, Family: "sync", Entity: "upload_result", EntityID: ref, Op: change.OpUpsert,
-			Version: int64(seq), HLC: s.Clock.Now(), Data: data, SchemaVersion: change.SchemaVersion, CommittedAt: s.now().UTC()})
 	}
 	if len(changes) == 0 {
 		return nil
