@@ -776,6 +776,9 @@ func (s *Service) applyNotes(ctx context.Context, dev *applierDevice, na NotesAd
 	if err != nil {
 		return nil, err
 	}
+	if len(got) != len(ins) {
+		return nil, fmt.Errorf("%d outcomes for %d notes", len(got), len(ins))
+	}
 	for k, o := range got {
 		if out[at[k]], err = noteResult(run[at[k]], bases[k], o.Note, o.Replayed, o.Err); err != nil {
 			return nil, err

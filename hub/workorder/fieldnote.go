@@ -48,12 +48,13 @@ type FieldNoteResult struct {
 // AddFieldNotes adds notes of technician actorID (from device deviceID) to their jobs in one
 // transaction (a savepoint of ctx's, postgres.WithTx), each exactly as AddFieldNoteWith would
 // one after the other: replays by client_ref (also of a note earlier in the list), scope, the
-// device's note ids, a version bump and a work_order.note_added event per note. It takes five
-// round trips to the database whatever the number of notes: the stored notes and roles, the
-// lock of the jobs with what the notes find under it, then one INSERT of the notes, one UPDATE of
-// the versions and one INSERT of the events. When that fails (a concurrent writer took a
-// client_ref meanwhile) the notes are added one by one, each in its own savepoint. The error is a
-// failure of the database; a note refused is answered in its result.
+// device's note ids, a version bump and a work_order.note_added event per note. It takes three
+// round trips to the database whatever the number of notes (and two for its savepoint): the
+// stored notes and the actor's roles; the lock of the jobs that get a note, with the stored notes
+// read again under it; one INSERT of the notes, one UPDATE of the versions, one INSERT of the
+// events and the notes read back. When that fails (a concurrent writer took a client_ref
+// meanwhile) the notes are added one by one, each in its own savepoint. The error is a failure of
+// the database; a note refused is answered in its result.
 func (s *Service) AddFieldNotes(ctx context.Context, actorID, deviceID string, notes []FieldNote) ([]FieldNoteResult, error) {
 	out := make([]FieldNoteResult, len(notes))
 	var todo []int
@@ -94,7 +95,9 @@ func (s *Service) AddFieldNotes(ctx context.Context, actorID, deviceID string, n
 		out[todo[0]] = FieldNoteResult{Err: err}
 		return out, nil
 	}
-	s.Logger.Info("notes added one by one", "notes", len(todo), "error", err)
+	if s.Logger != nil {
+		s.Logger.Info("notes added one by one", "notes", len(todo), "error", err)
+	}
 	for _, i := range todo {
 		r, err := s.AddFieldNotes(ctx, actorID, deviceID, notes[i:i+1])
 		if err != nil {
