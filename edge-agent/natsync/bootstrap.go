@@ -84,6 +84,7 @@ func (c *Client) bootstrapFile(ctx context.Context) ([]*checksum.Table, int, err
 			c.checkAuth(err)
 			return nil, 0, fmt.Errorf("natsync: snapshot file %s: %w", info.ID, err)
 		}
+		c.Logger.Info("applying the snapshot file", "snapshot", info.ID)
 		res, err := c.DB.ApplySnapshotFile(ctx, path)
 		switch {
 		case errors.Is(err, sqlite.ErrSnapshotInvalid):

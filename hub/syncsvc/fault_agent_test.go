@@ -23,6 +23,7 @@ import (
 // a device clock a day off. Every wait polls with a generous deadline; nothing depends on timing.
 
 const (
+	logApplyingFile  = "applying the snapshot file"
 	logBootstrapDone = "bootstrap done"
 	logConsuming     = "consuming the downstream feed"
 	logReset         = "the feed no longer holds our cursor"
@@ -189,6 +190,7 @@ func TestAgentFault_Kill9DuringBootstrap(t *testing.T) {
 		pending string   // a note sent without an answer: the PWA sends it again
 		resets  int
 		midway  int // kills that landed before the bootstrap finished
+		inApply int // … while the file was being applied
 		stages  [5]int
 	)
 	for i := range loops {
@@ -198,12 +200,12 @@ func TestAgentFault_Kill9DuringBootstrap(t *testing.T) {
 			resets++
 		}
 		began := time.Now()
-		asks, files, served := px.asks.Load(), px.files.Load(), px.served.Load()
+		asks, files := px.asks.Load(), px.files.Load()
 		a.start()
 		w := a.writeNotes(wo, "tablet note", 15*time.Millisecond, pending)
 		// Where to kill: during start-up and the reset (0), once the hub was asked for the
-		// snapshot (1), while the file travels (2), once it arrived (3: verified and applied), or
-		// once the bootstrap is done, during the catch-up and verification that follow it (4).
+		// snapshot (1), while the file travels (2), while it is applied (3), or once the bootstrap
+		// is done, during the catch-up and verification that follow it (4).
 		at := rand.IntN(5)
 		stages[at]++
 		reached := func() bool {
@@ -213,7 +215,7 @@ func TestAgentFault_Kill9DuringBootstrap(t *testing.T) {
 			case 2:
 				return px.files.Load() > files
 			case 3:
-				return px.served.Load() > served
+				return strings.Contains(a.lastLog(), logApplyingFile)
 			}
 			return false
 		}
@@ -231,6 +233,8 @@ func TestAgentFault_Kill9DuringBootstrap(t *testing.T) {
 			switch at {
 			case 2: // anywhere in the download
 				wait = time.Duration(fileSize/snapshotChunk+1) * snapshotPause
+			case 3: // anywhere in the transaction
+				wait = 150 * time.Millisecond
 			case 4:
 				wait = 300 * time.Millisecond
 			}
@@ -242,6 +246,9 @@ func TestAgentFault_Kill9DuringBootstrap(t *testing.T) {
 		acked = append(acked, got...)
 		if !strings.Contains(a.lastLog(), logBootstrapDone) {
 			midway++
+			if strings.Contains(a.lastLog(), logApplyingFile) {
+				inApply++
+			}
 		}
 		// Never half a snapshot: not bootstrapped means no row of the hub at all (the reset
 		// dropped them; the file applies in one transaction).
@@ -296,9 +303,9 @@ func TestAgentFault_Kill9DuringBootstrap(t *testing.T) {
 	if j, _ := a.job(wo); j.Status != "in_progress" {
 		t.Errorf("agent status %s", j.Status)
 	}
-	t.Logf("%d kills (%d before the bootstrap finished; by stage %v), %d resets; snapshot file of %d bytes asked %d times, "+
-		"downloads %d (%d cut by a kill, %d resumed), %d pages; %d notes written during the loop, %d by the office",
-		loops, midway, stages, resets, fileSize, px.asks.Load(), px.files.Load(), px.cut.Load(), px.resumes.Load(), px.pages.Load(), len(acked), len(officeNotes))
+	t.Logf("%d kills (%d before the bootstrap finished, %d of them while the file was applied; by stage %v), %d resets; "+
+		"snapshot file of %d bytes asked %d times, downloads %d (%d cut by a kill, %d resumed), %d pages; %d notes written during the loop, %d by the office",
+		loops, midway, inApply, stages, resets, fileSize, px.asks.Load(), px.files.Load(), px.cut.Load(), px.resumes.Load(), px.pages.Load(), len(acked), len(officeNotes))
 	if midway == 0 {
 		t.Errorf("none of %d kills landed during a bootstrap", loops)
 	}
