@@ -342,7 +342,10 @@ func (h *HubClient) fetchSnapshot(ctx context.Context, info snapshot.Info, f *os
 	}
 	res, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w: %v", agent.ErrHubUnreachable, context.Cause(ctx))
+		if c := context.Cause(ctx); c != nil {
+			err = c
+		}
+		return fmt.Errorf("%w: snapshot download: %v", agent.ErrHubUnreachable, err)
 	}
 	defer res.Body.Close()
 	switch {
@@ -359,21 +362,29 @@ func (h *HubClient) fetchSnapshot(ctx context.Context, info snapshot.Info, f *os
 	default:
 		return httpError(res)
 	}
+	var readErr error
 	n, err := io.Copy(io.MultiWriter(f, sum), readFunc(func(p []byte) (int, error) {
 		n, err := res.Body.Read(p)
 		if n > 0 {
 			stall.Reset(downloadStall)
 		}
+		if err != nil && err != io.EOF {
+			readErr = err
+		}
 		return n, err
 	}))
 	*have += n
-	if err != nil {
+	switch {
+	case err == nil:
+		return nil
+	case err == readErr:
 		if c := context.Cause(ctx); c != nil {
 			err = c
 		}
 		return fmt.Errorf("%w: snapshot download: %v", agent.ErrHubUnreachable, err)
+	default: // writing the file (a full disk)
+		return fmt.Errorf("natsync: snapshot file: %w", err)
 	}
-	return nil
 }
 
 type readFunc func(p []byte) (int, error)

@@ -372,6 +372,10 @@ func TestSync_RevocationPurges(t *testing.T) {
 	a := startAgent(t, h)
 	wo := h.SeedJob()
 	a.waitJob(wo, "dispatched")
+	// A snapshot file being downloaded holds the scope too.
+	if err := os.WriteFile(filepath.Join(a.dir, agent.BootstrapDir, "downloading.sqlite"), []byte("scope"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if err := h.Ctl.Publish("dmf.ctl."+h.Device, []byte(`{"type":"revoke","reason":"lost tablet"}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -386,6 +390,9 @@ func TestSync_RevocationPurges(t *testing.T) {
 	a.cancel = nil
 	if _, err := os.Stat(filepath.Join(a.dir, "replica.db")); !os.IsNotExist(err) {
 		t.Fatalf("replica not purged: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(a.dir, agent.BootstrapDir)); !os.IsNotExist(err) {
+		t.Fatalf("bootstrap directory not purged: %v", err)
 	}
 }
 
