@@ -93,6 +93,7 @@ const (
 	RevokedFile     = "REVOKED"
 	DatabaseFile    = "replica.db"
 	BlobsDir        = "blobs"
+	BootstrapDir    = "bootstrap" // the snapshot file being downloaded (PROTOCOL.md §5)
 )
 
 // ErrNotEnrolled is returned by LoadCredentials when the directory holds none.

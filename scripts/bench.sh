@@ -20,7 +20,7 @@ log "running (this takes several minutes on 2 cores; progress on stderr)"
 bin/hubbench "${args[@]}" | tee bench-results/hub.txt
 
 if [ -z "${BENCH_ONLY:-}" ] || [[ ",$BENCH_ONLY," == *",edge,"* ]]; then
-	log "edge agent replica (one change on 500k rows; the agent's memory on a 75k-row scope)"
+	log "edge agent replica (bootstrap of 500k rows by pages and by the snapshot file; one change on them; the agent's memory on a 75k-row scope)"
 	go build -o bin/edge-agent ./edge-agent/cmd/edge-agent
 	go build -o bin/edgebench ./edge-agent/cmd/edgebench
 	bin/edgebench ${BENCH_QUICK:+-quick} -agent bin/edge-agent | tee bench-results/edge.txt

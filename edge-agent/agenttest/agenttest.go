@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -14,6 +15,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sort"
 	"sync"
 	"testing"
@@ -23,6 +26,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	njs "github.com/nats-io/nats.go/jetstream"
+	_ "modernc.org/sqlite" // snapshot files
 
 	"dotmac.dev/field/edge-agent"
 	"dotmac.dev/field/edge-agent/natsync"
@@ -33,6 +37,7 @@ import (
 	"dotmac.dev/field/sync/hlc"
 	"dotmac.dev/field/sync/jetstream"
 	"dotmac.dev/field/sync/scope"
+	"dotmac.dev/field/sync/snapshot"
 )
 
 // checkFor polls fn until it returns nil or the time is up.
@@ -145,8 +150,21 @@ type FakeHub struct {
 	// EnrollNATSURL is the NATS URL handed out at enrollment (NATSURL when empty).
 	EnrollNATSURL string
 	enrolled      bool
-	Snapshots     int
-	Order         []string // "blob:<sum>" and "change:<client_ref>" in the order the hub saw them
+	Snapshots     int // snapshots taken: first pages and snapshot files
+	// NoSnapshotFile makes GET /api/v1/sync/bootstrap answer 404 (a hub with the paged snapshot only).
+	NoSnapshotFile bool
+	// HoldFileAt, when > 0, makes a snapshot file download stop after that many bytes and hang
+	// until the client goes (a link that stalls, an agent killed mid-download); Held counts them.
+	HoldFileAt int64
+	Held       int
+	// CorruptFiles makes the next snapshot file downloads serve altered bytes.
+	CorruptFiles int
+	// FileRanges lists the Range header of every snapshot file request ("" for a whole file).
+	FileRanges []string
+	// PageRequests counts GET /api/v1/sync/snapshot.
+	PageRequests int
+	snapFiles    map[string]snapFile
+	Order        []string // "blob:<sum>" and "change:<client_ref>" in the order the hub saw them
 }
 
 func NewFakeHub(t testing.TB) *FakeHub {
@@ -356,11 +374,16 @@ func (h *FakeHub) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/sync/device", auth(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]string{"id": h.Device, "technician_id": h.Tech, "status": "active"})
 	}))
+	mux.HandleFunc("GET /api/v1/sync/bootstrap", auth(h.handleBootstrap))
+	mux.HandleFunc("GET /api/v1/sync/bootstrap/{id}", auth(h.handleBootstrapFile))
 	mux.HandleFunc("GET /api/v1/sync/snapshot", auth(func(w http.ResponseWriter, r *http.Request) {
 		// Two pages: page 1 holds the work orders, page 2 the rest and the checksums.
 		h.Mu.Lock()
 		defer h.Mu.Unlock()
-		h.Snapshots++
+		h.PageRequests++
+		if r.URL.Query().Get("page") == "" {
+			h.Snapshots++
+		}
 		head, _ := h.Down.Head(r.Context())
 		page := r.URL.Query().Get("page")
 		var p natsync.SnapshotPage
@@ -463,6 +486,108 @@ func (h *FakeHub) routes() http.Handler {
 		writeJSON(w, map[string]any{"id": h.Tech, "email": "tech1@example.com", "display_name": "Tech One", "roles": []string{"technician"}})
 	})
 	return mux
+}
+
+type snapFile struct {
+	info snapshot.Info
+	path string
+}
+
+// handleBootstrap writes a snapshot file of the hub's rows (sync/snapshot) and describes it.
+func (h *FakeHub) handleBootstrap(w http.ResponseWriter, r *http.Request) {
+	h.Mu.Lock()
+	defer h.Mu.Unlock()
+	if h.NoSnapshotFile {
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprint(w, `{"error":{"code":"not_found","message":"no such route"}}`)
+		return
+	}
+	h.Snapshots++
+	head, err := h.Down.Head(r.Context())
+	if err != nil {
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
+	var rows []snapshot.Row
+	entityOf := map[string]string{}
+	for _, byID := range h.Rows {
+		for _, c := range byID {
+			rows = append(rows, snapshot.Row{Entity: c.Entity, ID: c.EntityID, Family: c.Family, Version: c.Version, Data: c.Data})
+			_, e, _ := scope.Default().FamilyOf(c.Entity)
+			entityOf[e.Table] = c.Entity
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Entity+rows[i].ID < rows[j].Entity+rows[j].ID })
+	id := fmt.Sprintf("%s-%d-%d", h.Tech, head, h.Snapshots)
+	path := filepath.Join(h.t.TempDir(), id+".sqlite")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err == nil {
+		err = snapshot.Write(r.Context(), db, h.Tech, head, rows, h.ChecksumsLocked(), entityOf)
+		db.Close()
+	}
+	if err != nil {
+		h.t.Errorf("fake hub: snapshot file: %v", err)
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
+	sum := sha256.Sum256(b)
+	info := snapshot.Info{ID: id, Format: snapshot.Format, TechnicianID: h.Tech, Cursor: head, Rows: len(rows), Size: int64(len(b)),
+		SHA256: hex.EncodeToString(sum[:]), CreatedAt: time.Now().UTC(), URL: "/api/v1/sync/bootstrap/" + id}
+	if h.snapFiles == nil {
+		h.snapFiles = map[string]snapFile{}
+	}
+	h.snapFiles[id] = snapFile{info: info, path: path}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(info)
+}
+
+// ExpireSnapshotFiles forgets every snapshot file, as the hub does after a while (Mu held).
+func (h *FakeHub) ExpireSnapshotFiles() { h.snapFiles = nil }
+
+// handleBootstrapFile serves a snapshot file with Range and If-Range, as the hub does.
+func (h *FakeHub) handleBootstrapFile(w http.ResponseWriter, r *http.Request) {
+	h.Mu.Lock()
+	f, ok := h.snapFiles[r.PathValue("id")]
+	h.FileRanges = append(h.FileRanges, r.Header.Get("Range"))
+	hold := h.HoldFileAt
+	corrupt := h.CorruptFiles > 0
+	if corrupt {
+		h.CorruptFiles--
+	}
+	h.Mu.Unlock()
+	if !ok {
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprint(w, `{"error":{"code":"not_found","message":"snapshot not found"}}`)
+		return
+	}
+	b, err := os.ReadFile(f.path)
+	if err != nil {
+		w.WriteHeader(http.StatusNotFound)
+		return
+	}
+	if corrupt {
+		b = bytes.Clone(b)
+		b[len(b)/2] ^= 0xff
+	}
+	w.Header().Set("ETag", `"`+f.info.SHA256+`"`)
+	w.Header().Set("Content-Type", "application/vnd.sqlite3")
+	if hold > 0 && r.Header.Get("Range") == "" {
+		w.Header().Set("Content-Length", fmt.Sprint(len(b)))
+		w.WriteHeader(http.StatusOK)
+		w.Write(b[:hold])
+		w.(http.Flusher).Flush()
+		h.Mu.Lock()
+		h.Held++
+		h.Mu.Unlock()
+		<-r.Context().Done()
+		return
+	}
+	http.ServeContent(w, r, f.info.ID+".sqlite", f.info.CreatedAt, bytes.NewReader(b))
 }
 
 func (h *FakeHub) RowsLocked(table string) []checksum.Row {

@@ -34,11 +34,15 @@ type agentHarness struct {
 	client *natsync.Client
 	cancel context.CancelFunc
 	done   chan error
+	tweak  func(*natsync.Client)
 }
 
-func startAgent(t testing.TB, h *fakeHub) *agentHarness {
+func startAgent(t testing.TB, h *fakeHub) *agentHarness { return startAgentWith(t, h, nil) }
+
+// startAgentWith starts an agent whose sync client tweak adjusts before each run.
+func startAgentWith(t testing.TB, h *fakeHub, tweak func(*natsync.Client)) *agentHarness {
 	t.Helper()
-	a := &agentHarness{t: t, hub: h, proxy: agenttest.NewProxy(t, strings.TrimPrefix(h.NATSURL, "nats://")), dir: t.TempDir()}
+	a := &agentHarness{t: t, hub: h, proxy: agenttest.NewProxy(t, strings.TrimPrefix(h.NATSURL, "nats://")), dir: t.TempDir(), tweak: tweak}
 	a.start()
 	t.Cleanup(a.stop)
 	return a
@@ -59,11 +63,14 @@ func (a *agentHarness) start() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	a.client = &natsync.Client{Creds: creds, DB: db, Hub: natsync.NewHubClient(a.hub.HTTP.URL, a.hub.Token), Logger: logger,
-		Down: &down, Up: &up, ReconnectWait: 50 * time.Millisecond, MaxBackoff: 300 * time.Millisecond, VerifyInterval: time.Hour,
+		Down: &down, Up: &up, ReconnectWait: 50 * time.Millisecond, MaxBackoff: 300 * time.Millisecond, VerifyInterval: time.Hour, Dir: a.dir,
 		Purge: func() error {
 			db.Close()
 			return sqlite.Purge(filepath.Join(a.dir, "replica.db"), filepath.Join(a.dir, "blobs"))
 		}}
+	if a.tweak != nil {
+		a.tweak(a.client)
+	}
 	db.OnWrite = a.client.Wake
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel, a.done = cancel, make(chan error, 1)

@@ -3,9 +3,12 @@ package natsync
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net/http"
 	"net/url"
@@ -16,6 +19,7 @@ import (
 	"dotmac.dev/field/edge-agent"
 	"dotmac.dev/field/sync/change"
 	"dotmac.dev/field/sync/checksum"
+	"dotmac.dev/field/sync/snapshot"
 )
 
 // HubClient calls the hub's HTTP endpoints (PROTOCOL.md sections 1, 3, 5, 7).
@@ -82,21 +86,7 @@ func (h *HubClient) do(ctx context.Context, method, path, bearer string, body io
 	}
 	defer res.Body.Close()
 	if res.StatusCode >= 300 {
-		he := &HTTPError{Status: res.StatusCode}
-		var eb struct {
-			Error struct {
-				Code    string            `json:"code"`
-				Message string            `json:"message"`
-				Fields  map[string]string `json:"fields"`
-			} `json:"error"`
-		}
-		raw, _ := io.ReadAll(io.LimitReader(res.Body, 1<<16))
-		if json.Unmarshal(raw, &eb) == nil && eb.Error.Code != "" {
-			he.Code, he.Message, he.Fields = eb.Error.Code, eb.Error.Message, eb.Error.Fields
-		} else {
-			he.Message = strings.TrimSpace(string(raw))
-		}
-		return he
+		return httpError(res)
 	}
 	if out == nil {
 		_, _ = io.Copy(io.Discard, res.Body)
@@ -107,6 +97,25 @@ func (h *HubClient) do(ctx context.Context, method, path, bearer string, body io
 		return err
 	}
 	return json.NewDecoder(res.Body).Decode(out)
+}
+
+// httpError reads the hub's error answer.
+func httpError(res *http.Response) *HTTPError {
+	he := &HTTPError{Status: res.StatusCode}
+	var eb struct {
+		Error struct {
+			Code    string            `json:"code"`
+			Message string            `json:"message"`
+			Fields  map[string]string `json:"fields"`
+		} `json:"error"`
+	}
+	raw, _ := io.ReadAll(io.LimitReader(res.Body, 1<<16))
+	if json.Unmarshal(raw, &eb) == nil && eb.Error.Code != "" {
+		he.Code, he.Message, he.Fields = eb.Error.Code, eb.Error.Message, eb.Error.Fields
+	} else {
+		he.Message = strings.TrimSpace(string(raw))
+	}
+	return he
 }
 
 func (h *HubClient) json(ctx context.Context, method, path, bearer string, in, out any) error {
@@ -248,3 +257,136 @@ func (h *HubClient) PutBlob(ctx context.Context, sum, mime, path string) error {
 func (h *HubClient) GetBlob(ctx context.Context, sum string, w io.Writer) error {
 	return h.do(ctx, http.MethodGet, "/api/v1/sync/blobs/"+url.PathEscape(sum), h.Token, nil, "", w)
 }
+
+// Bootstrap asks the hub for a snapshot file of the device's scope (PROTOCOL.md §5); the hub
+// builds one unless a fresh one exists.
+func (h *HubClient) Bootstrap(ctx context.Context) (snapshot.Info, error) {
+	var info snapshot.Info
+	err := h.json(ctx, http.MethodGet, "/api/v1/sync/bootstrap", h.Token, nil, &info)
+	return info, err
+}
+
+// ErrSnapshotCorrupt is returned when a downloaded snapshot file does not have the SHA-256 (or the
+// size) the hub announced; the partial file is removed.
+var ErrSnapshotCorrupt = errors.New("natsync: the snapshot file does not match its SHA-256")
+
+// downloadStall is how long a snapshot download may receive nothing before it is dropped (the
+// bytes received so far are kept and the next attempt resumes after them).
+const downloadStall = 30 * time.Second
+
+// DownloadSnapshot downloads the snapshot file info describes into path. What path already holds
+// is kept: the download resumes after it (Range, with If-Range on the SHA-256, so a hub that
+// serves another file starts it over), and the SHA-256 of the whole is checked at the end. A
+// download that fails half-way keeps what it received for the next attempt.
+func (h *HubClient) DownloadSnapshot(ctx context.Context, info snapshot.Info, path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("natsync: snapshot file: %w", err)
+	}
+	defer f.Close()
+	sum := sha256.New()
+	have, err := io.Copy(sum, f) // the offset is now at the end, where the rest goes
+	if err != nil {
+		return fmt.Errorf("natsync: snapshot file: %w", err)
+	}
+	restart := func() error {
+		sum.Reset()
+		have = 0
+		if err := f.Truncate(0); err != nil {
+			return err
+		}
+		_, err := f.Seek(0, io.SeekStart)
+		return err
+	}
+	if have > info.Size {
+		if err := restart(); err != nil {
+			return fmt.Errorf("natsync: snapshot file: %w", err)
+		}
+	}
+	if have < info.Size {
+		if err := h.fetchSnapshot(ctx, info, f, sum, &have, restart); err != nil {
+			return err
+		}
+	}
+	if have != info.Size || hex.EncodeToString(sum.Sum(nil)) != info.SHA256 {
+		f.Close()
+		os.Remove(path)
+		return fmt.Errorf("%w (%d of %d bytes)", ErrSnapshotCorrupt, have, info.Size)
+	}
+	return nil
+}
+
+// fetchSnapshot GETs the rest of the file after *have bytes and appends it to f.
+func (h *HubClient) fetchSnapshot(ctx context.Context, info snapshot.Info, f *os.File, sum hash.Hash, have *int64, restart func() error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stall := time.AfterFunc(downloadStall, func() { cancel(errors.New("no data for " + downloadStall.String())) })
+	defer stall.Stop()
+	path := info.URL
+	if !strings.HasPrefix(path, "/") || strings.HasPrefix(path, "//") { // the device token goes to the hub only
+		path = "/api/v1/sync/bootstrap/" + url.PathEscape(info.ID)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.BaseURL+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+h.Token)
+	if *have > 0 {
+		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", *have))
+		req.Header.Set("If-Range", `"`+info.SHA256+`"`)
+	}
+	client := http.Client{} // no overall timeout: a big file on a slow link takes its time; stall guards
+	if h.HTTP != nil {
+		client = *h.HTTP
+		client.Timeout = 0
+	}
+	res, err := client.Do(req)
+	if err != nil {
+		if c := context.Cause(ctx); c != nil {
+			err = c
+		}
+		return fmt.Errorf("%w: snapshot download: %v", agent.ErrHubUnreachable, err)
+	}
+	defer res.Body.Close()
+	switch {
+	case res.StatusCode == http.StatusPartialContent && strings.HasPrefix(res.Header.Get("Content-Range"), fmt.Sprintf("bytes %d-", *have)):
+	case res.StatusCode == http.StatusOK: // the whole file (the hub ignored the range, or it changed)
+		if err := restart(); err != nil {
+			return fmt.Errorf("natsync: snapshot file: %w", err)
+		}
+	case res.StatusCode == http.StatusRequestedRangeNotSatisfiable || res.StatusCode == http.StatusPartialContent:
+		if err := restart(); err != nil {
+			return fmt.Errorf("natsync: snapshot file: %w", err)
+		}
+		return fmt.Errorf("natsync: snapshot download: the hub answered %d to a resume; starting over", res.StatusCode)
+	default:
+		return httpError(res)
+	}
+	var readErr error
+	n, err := io.Copy(io.MultiWriter(f, sum), readFunc(func(p []byte) (int, error) {
+		n, err := res.Body.Read(p)
+		if n > 0 {
+			stall.Reset(downloadStall)
+		}
+		if err != nil && err != io.EOF {
+			readErr = err
+		}
+		return n, err
+	}))
+	*have += n
+	switch {
+	case err == nil:
+		return nil
+	case err == readErr:
+		if c := context.Cause(ctx); c != nil {
+			err = c
+		}
+		return fmt.Errorf("%w: snapshot download: %v", agent.ErrHubUnreachable, err)
+	default: // writing the file (a full disk)
+		return fmt.Errorf("natsync: snapshot file: %w", err)
+	}
+}
+
+type readFunc func(p []byte) (int, error)
+
+func (r readFunc) Read(p []byte) (int, error) { return r(p) }

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,7 +47,12 @@ type Client struct {
 	// ResendAfter is how long a sent upload may wait for the hub's answer before it is sent
 	// again (0: 5 minutes). The hub answers a replay with the original result.
 	ResendAfter time.Duration
-	// Purge deletes everything of the scope after a revocation (set by the binary).
+	// Dir is the agent's data directory: the bootstrap snapshot file is downloaded into
+	// Dir/bootstrap, so a download resumes after a crash. Empty: the agent bootstraps from the
+	// paged JSON snapshot only.
+	Dir string
+	// Purge deletes everything of the scope after a revocation (set by the binary); the client
+	// removes Dir/bootstrap itself.
 	Purge func() error
 
 	wake    chan struct{}
@@ -303,6 +310,11 @@ func (c *Client) purge() {
 			c.Logger.Error("purge failed", keyErr, err)
 		}
 	}
+	if c.Dir != "" { // a snapshot file holds the scope too
+		if err := os.RemoveAll(filepath.Join(c.Dir, agent.BootstrapDir)); err != nil {
+			c.Logger.Error("purge failed", keyErr, err)
+		}
+	}
 }
 
 // Revoked reports whether the device was revoked.
@@ -414,58 +426,6 @@ func (c *Client) downLoop(ctx context.Context) {
 			sleep(ctx, backoff(fails, c.MaxBackoff))
 		}
 	}
-}
-
-// ensureBootstrap runs (or resumes) a bootstrap when the replica has none.
-func (c *Client) ensureBootstrap(ctx context.Context) error {
-	done, err := c.DB.Bootstrapped(ctx)
-	if err != nil || done {
-		return err
-	}
-	page, _, err := c.DB.BootstrapProgress(ctx)
-	if err != nil {
-		return err
-	}
-	var sums []*checksum.Table
-	rows := 0
-	for {
-		p, err := c.Hub.Snapshot(ctx, page)
-		switch st := statusOf(err); {
-		case page == "" && (st == 404 || st == 405 || st == 501):
-			// A hub without snapshots: replay the whole feed instead (its retention permitting).
-			c.Logger.Warn("the hub serves no snapshot; bootstrapping from the start of the feed")
-			return c.DB.ApplySnapshotPage(ctx, 0, nil, "")
-		case st == 400 || st == 404 || st == 410 || st == 422:
-			if page != "" { // the page token expired: start over
-				if err := c.DB.RestartBootstrap(ctx); err != nil {
-					return err
-				}
-				page = ""
-				continue
-			}
-			return err
-		case err != nil:
-			c.checkAuth(err)
-			return fmt.Errorf("natsync: snapshot: %w", err)
-		}
-		if err := c.DB.ApplySnapshotPage(ctx, p.Cursor, p.Changes, p.Next); err != nil {
-			return err
-		}
-		rows += len(p.Changes)
-		if p.Next == "" {
-			sums = p.Checksums
-			break
-		}
-		page = p.Next
-	}
-	c.Logger.Info("bootstrap done", keyCount, rows)
-	c.Wake() // uploads wait for the bootstrap
-	if len(sums) > 0 {
-		if err := c.repair(ctx, sums); err != nil {
-			c.Logger.Warn("verification after bootstrap failed", keyErr, err)
-		}
-	}
-	return nil
 }
 
 // verifyLoop compares checksums with the hub now and then, and on a resync request.

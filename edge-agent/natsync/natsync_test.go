@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"dotmac.dev/field/edge-agent"
+	"dotmac.dev/field/edge-agent/natsync"
 	"dotmac.dev/field/edge-agent/sqlite"
 	"dotmac.dev/field/sync/change"
 	"dotmac.dev/field/sync/field"
@@ -371,6 +372,10 @@ func TestSync_RevocationPurges(t *testing.T) {
 	a := startAgent(t, h)
 	wo := h.SeedJob()
 	a.waitJob(wo, "dispatched")
+	// A snapshot file being downloaded holds the scope too.
+	if err := os.WriteFile(filepath.Join(a.dir, agent.BootstrapDir, "downloading.sqlite"), []byte("scope"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if err := h.Ctl.Publish("dmf.ctl."+h.Device, []byte(`{"type":"revoke","reason":"lost tablet"}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -385,6 +390,9 @@ func TestSync_RevocationPurges(t *testing.T) {
 	a.cancel = nil
 	if _, err := os.Stat(filepath.Join(a.dir, "replica.db")); !os.IsNotExist(err) {
 		t.Fatalf("replica not purged: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(a.dir, agent.BootstrapDir)); !os.IsNotExist(err) {
+		t.Fatalf("bootstrap directory not purged: %v", err)
 	}
 }
 
@@ -415,5 +423,181 @@ func TestSync_AuthFailurePurges(t *testing.T) {
 	a.cancel = nil
 	if _, err := os.Stat(filepath.Join(a.dir, "replica.db")); !os.IsNotExist(err) {
 		t.Fatalf("replica not purged: %v", err)
+	}
+}
+
+// bootstrapFiles lists what is left in the agent's bootstrap directory.
+func (a *agentHarness) bootstrapFiles() []string {
+	entries, _ := os.ReadDir(filepath.Join(a.dir, agent.BootstrapDir))
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+// TestSync_BootstrapFromFile: the agent bootstraps from the hub's snapshot file (one request for
+// the file, no page), its checksums equal the hub's, and no file is left behind.
+func TestSync_BootstrapFromFile(t *testing.T) {
+	h := newFakeHub(t)
+	var jobs []string
+	for range 30 {
+		jobs = append(jobs, h.SeedJob())
+	}
+	a := startAgent(t, h)
+	a.waitBootstrapped()
+	for _, wo := range jobs {
+		a.waitJob(wo, "dispatched")
+	}
+	h.Mu.Lock()
+	ranges, pages, snaps := h.FileRanges, h.PageRequests, h.Snapshots
+	h.Mu.Unlock()
+	if len(ranges) != 1 || ranges[0] != "" || pages != 0 || snaps != 1 {
+		t.Fatalf("file requests %q, page requests %d, snapshots %d", ranges, pages, snaps)
+	}
+	if left := a.bootstrapFiles(); len(left) != 0 {
+		t.Fatalf("left in the bootstrap directory: %v", left)
+	}
+	a.checksumsEqual()
+}
+
+func (a *agentHarness) checksumsEqual() {
+	a.t.Helper()
+	checkFor(a.t, 10*time.Second, 50*time.Millisecond, func() error {
+		local, err := a.db.Checksums(context.Background())
+		if err != nil {
+			return err
+		}
+		a.hub.Mu.Lock()
+		hub := a.hub.ChecksumsLocked()
+		a.hub.Mu.Unlock()
+		for i := range local {
+			if local[i].Digest() != hub[i].Digest() {
+				return fmt.Errorf("table %s differs", local[i].Name)
+			}
+		}
+		return nil
+	})
+}
+
+// TestSync_BootstrapFileResumes: the agent stops half-way through the download (the link stalls,
+// the agent is stopped); the next run resumes after the bytes it kept (Range), verifies the whole
+// and applies it.
+func TestSync_BootstrapFileResumes(t *testing.T) {
+	h := newFakeHub(t)
+	var jobs []string
+	for range 30 {
+		jobs = append(jobs, h.SeedJob())
+	}
+	h.HoldFileAt = 5000
+	a := startAgent(t, h)
+	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		h.Mu.Lock()
+		defer h.Mu.Unlock()
+		if h.Held == 0 {
+			return errors.New("the download has not started")
+		}
+		return nil
+	})
+	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		left := a.bootstrapFiles()
+		if len(left) != 1 {
+			return fmt.Errorf("bootstrap directory %v", left)
+		}
+		if fi, err := os.Stat(filepath.Join(a.dir, agent.BootstrapDir, left[0])); err != nil || fi.Size() != 5000 {
+			return fmt.Errorf("partial file: %v %v", fi, err)
+		}
+		return nil
+	})
+	a.stop()
+	h.Mu.Lock()
+	h.HoldFileAt = 0
+	h.Mu.Unlock()
+	a.start()
+	a.waitBootstrapped()
+	a.waitJob(jobs[29], "dispatched")
+	h.Mu.Lock()
+	ranges, snaps := h.FileRanges, h.Snapshots
+	h.Mu.Unlock()
+	if len(ranges) != 2 || ranges[0] != "" || ranges[1] != "bytes=5000-" || snaps != 1 {
+		t.Fatalf("file requests %q, snapshots %d: want a whole one, then a resume after 5000 bytes, of one snapshot", ranges, snaps)
+	}
+	if left := a.bootstrapFiles(); len(left) != 0 {
+		t.Fatalf("left in the bootstrap directory: %v", left)
+	}
+	a.checksumsEqual()
+}
+
+// TestSync_BootstrapFileExpired: the hub no longer holds the file a download was resuming; the
+// agent asks for a new snapshot and bootstraps from it.
+func TestSync_BootstrapFileExpired(t *testing.T) {
+	h := newFakeHub(t)
+	wo := h.SeedJob()
+	h.HoldFileAt = 5000
+	a := startAgent(t, h)
+	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		h.Mu.Lock()
+		defer h.Mu.Unlock()
+		if h.Held == 0 {
+			return errors.New("the download has not started")
+		}
+		return nil
+	})
+	a.stop()
+	h.Mu.Lock()
+	h.HoldFileAt = 0
+	h.ExpireSnapshotFiles()
+	h.Mu.Unlock()
+	a.start()
+	a.waitBootstrapped()
+	a.waitJob(wo, "dispatched")
+	h.Mu.Lock()
+	defer h.Mu.Unlock()
+	if len(h.FileRanges) != 3 || h.FileRanges[1] != "bytes=5000-" || h.FileRanges[2] != "" || h.Snapshots != 2 || h.PageRequests != 0 {
+		t.Fatalf("file requests %q, snapshots %d, pages %d", h.FileRanges, h.Snapshots, h.PageRequests)
+	}
+}
+
+// TestSync_BootstrapFileCorrupt: a file that does not match its SHA-256 is never applied; the next
+// attempt takes a new snapshot.
+func TestSync_BootstrapFileCorrupt(t *testing.T) {
+	h := newFakeHub(t)
+	wo := h.SeedJob()
+	h.CorruptFiles = 1
+	a := startAgent(t, h)
+	a.waitBootstrapped()
+	a.waitJob(wo, "dispatched")
+	h.Mu.Lock()
+	defer h.Mu.Unlock()
+	if len(h.FileRanges) != 2 || h.Snapshots != 2 {
+		t.Fatalf("file requests %q, snapshots %d: want the corrupt one dropped and a new one", h.FileRanges, h.Snapshots)
+	}
+}
+
+// TestSync_BootstrapFallsBackToPages: a hub without the snapshot file (404), or an agent without
+// a data directory, bootstraps from the paged JSON snapshot as before.
+func TestSync_BootstrapFallsBackToPages(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		noFile bool
+		noDir  bool
+	}{{"hub without the file", true, false}, {"agent without a data directory", false, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newFakeHub(t)
+			wo := h.SeedJob()
+			h.NoSnapshotFile = tc.noFile
+			a := startAgentWith(t, h, func(c *natsync.Client) {
+				if tc.noDir {
+					c.Dir = ""
+				}
+			})
+			a.waitBootstrapped()
+			a.waitJob(wo, "dispatched")
+			h.Mu.Lock()
+			defer h.Mu.Unlock()
+			if h.PageRequests != 2 || len(h.FileRanges) != 0 {
+				t.Fatalf("page requests %d, file requests %q", h.PageRequests, h.FileRanges)
+			}
+		})
 	}
 }

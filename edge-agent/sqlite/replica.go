@@ -454,7 +454,7 @@ func (d *DB) Reset(ctx context.Context) error {
 		}
 		for _, q := range []string{
 			`DELETE FROM cursors`,
-			`DELETE FROM sync_state WHERE key IN ('bootstrap_page', 'bootstrap_cursor', 'bootstrapping', 'bootstrap_done')`,
+			`DELETE FROM sync_state WHERE key IN ('bootstrap_page', 'bootstrap_cursor', 'bootstrapping', 'bootstrap_done', 'bootstrap_file')`,
 			`UPDATE outbox SET status = 'pending', resends = resends + 1 WHERE status = 'sent'`,
 			// Uploads are published again under new batch ids, so the feed's duplicate window
 			// cannot swallow them: the hub must see them to answer them again.

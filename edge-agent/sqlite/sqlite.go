@@ -219,6 +219,7 @@ const (
 	StateBootstrapAt    = "bootstrap_cursor" // the snapshot's cursor
 	StateBootstrapping  = "bootstrapping"    // "1" while a bootstrap is in progress
 	StateBootstrapDone  = "bootstrap_done"   // "1" once the replica was bootstrapped
+	StateBootstrapFile  = "bootstrap_file"   // the snapshot file being downloaded (snapshot.Info JSON)
 	streamDown          = "down"
 	resultEntity        = "upload_result"
 	resultFamily        = "sync"

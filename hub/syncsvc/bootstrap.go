@@ -22,14 +22,12 @@ import (
 	"dotmac.dev/field/sync/change"
 	"dotmac.dev/field/sync/checksum"
 	"dotmac.dev/field/sync/jetstream"
+	"dotmac.dev/field/sync/snapshot"
 )
 
-// SnapshotFormat names the layout of the bootstrap SQLite file (PROTOCOL-NOTES.md):
-//
-//	meta(key TEXT PRIMARY KEY, value TEXT)   technician_id, cursor, created_at, format, change_schema_version, rows
-//	rows(entity, id, family, version, root_id, data)   data is the row JSON, as in a downstream upsert
-//	checksums(table_name PRIMARY KEY, entity, count, digest, json)   sync/checksum per replica table
-const SnapshotFormat = "dmf-snapshot-1"
+// SnapshotFormat names the layout of the bootstrap SQLite file, shared with the edge agent in
+// sync/snapshot (PROTOCOL-NOTES.md, edge-agent/PROTOCOL.md §5).
+const SnapshotFormat = snapshot.Format
 
 // snapshotReuse is how long a technician's snapshot is handed out again instead of a new one.
 const snapshotReuse = 30 * time.Second
@@ -254,9 +252,7 @@ func (s *Service) BuildSnapshot(ctx context.Context, tech string) (*Snapshot, er
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
-	if _, err := db.ExecContext(ctx, `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-		CREATE TABLE rows (entity TEXT NOT NULL, id TEXT NOT NULL, family TEXT NOT NULL, version INTEGER NOT NULL, root_id TEXT, data TEXT NOT NULL);
-		CREATE TABLE checksums (table_name TEXT PRIMARY KEY, entity TEXT NOT NULL, count INTEGER NOT NULL, digest TEXT NOT NULL, json TEXT NOT NULL);`); err != nil {
+	if _, err := db.ExecContext(ctx, snapshot.Schema); err != nil {
 		return nil, err
 	}
 	stx, err := db.BeginTx(ctx, nil)
@@ -311,8 +307,9 @@ func (s *Service) BuildSnapshot(ctx context.Context, tech string) (*Snapshot, er
 			return nil, err
 		}
 	}
-	for k, v := range map[string]string{"technician_id": tech, "cursor": strconv.FormatUint(head, 10), "created_at": created.Format(time.RFC3339Nano),
-		"format": SnapshotFormat, "change_schema_version": strconv.Itoa(change.SchemaVersion), "rows": strconv.Itoa(n)} {
+	for k, v := range map[string]string{snapshot.MetaTechnician: tech, snapshot.MetaCursor: strconv.FormatUint(head, 10),
+		snapshot.MetaCreatedAt: created.Format(time.RFC3339Nano), snapshot.MetaFormat: SnapshotFormat,
+		snapshot.MetaSchemaVersion: strconv.Itoa(change.SchemaVersion), snapshot.MetaRows: strconv.Itoa(n)} {
 		if _, err := stx.ExecContext(ctx, `INSERT INTO meta VALUES (?, ?)`, k, v); err != nil {
 			return nil, err
 		}

@@ -23,6 +23,7 @@ import (
 // a device clock a day off. Every wait polls with a generous deadline; nothing depends on timing.
 
 const (
+	logApplyingFile  = "applying the snapshot file"
 	logBootstrapDone = "bootstrap done"
 	logConsuming     = "consuming the downstream feed"
 	logReset         = "the feed no longer holds our cursor"
@@ -117,12 +118,14 @@ func waitOnAgent(t *testing.T, a *edgeAgent, wo string) {
 }
 
 // TestAgentFault_Kill9DuringBootstrap kills the agent with SIGKILL at random points of its
-// bootstrap (while the hub builds the snapshot, while a page travels, while one is applied,
-// between pages, during the catch-up and verification after it) at least 50 times, forcing a
-// fresh bootstrap (a reset, the feed having dropped the device's cursor) whenever one completed.
-// Pending work written offline before the loop, and notes the technician keeps writing meanwhile,
-// survive; after a last undisturbed run the replica's checksums equal the hub's, and every note
-// is once on the hub and once on the tablet.
+// bootstrap from the snapshot file (while the hub builds the snapshot, while the file travels —
+// served slowly, so the next run resumes the download —, while it is verified and applied, during
+// the catch-up and verification after it) at least 50 times, forcing a fresh bootstrap (a reset,
+// the feed having dropped the device's cursor) whenever one completed. After every kill the
+// replica is either bootstrapped or holds no row of the hub: never half a snapshot. Pending work
+// written offline before the loop, and notes the technician keeps writing meanwhile, survive;
+// after a last undisturbed run the replica's checksums equal the hub's, and every note is once on
+// the hub and once on the tablet.
 func TestAgentFault_Kill9DuringBootstrap(t *testing.T) {
 	agentTreeCurrent(t)
 	loops := 50
@@ -135,8 +138,8 @@ func TestAgentFault_Kill9DuringBootstrap(t *testing.T) {
 	h := newHarness(t)
 	tech := h.techs[hubtest.Tech1Email]
 	wo := startableJob(t, h.env.DB, tech)
-	// Material lines on another of the technician's jobs, so the scope is two snapshot pages
-	// (a bootstrap resumes after the page it last stored).
+	// Material lines on another of the technician's jobs, so the snapshot file takes a while to
+	// travel through the slow proxy (and is two pages of the paged snapshot).
 	h.exec(`INSERT INTO work_order_materials (work_order_id, item_id, quantity)
 		SELECT (SELECT id FROM work_orders WHERE assigned_to = $1 AND id <> $2 AND is_active ORDER BY id LIMIT 1),
 		(SELECT id FROM inventory_items ORDER BY id LIMIT 1), 1 FROM generate_series(1, 5300)`, tech, wo)
@@ -175,12 +178,20 @@ func TestAgentFault_Kill9DuringBootstrap(t *testing.T) {
 	}
 	a.kill()
 	link.Restore()
+	px.mu.Lock()
+	fileSize := px.size
+	px.mu.Unlock()
+	if px.files.Load() == 0 || px.pages.Load() != 0 {
+		t.Fatalf("the first bootstrap asked for %d snapshot files and %d pages; want the file", px.files.Load(), px.pages.Load())
+	}
 
 	var (
 		acked   []string // notes the agent answered during the loop
 		pending string   // a note sent without an answer: the PWA sends it again
 		resets  int
 		midway  int // kills that landed before the bootstrap finished
+		inApply int // … while the file was being applied
+		stages  [5]int
 	)
 	for i := range loops {
 		if replicaState(dir, "bootstrap_done") == "1" {
@@ -189,23 +200,45 @@ func TestAgentFault_Kill9DuringBootstrap(t *testing.T) {
 			resets++
 		}
 		began := time.Now()
-		px.pages.Store(0)
+		asks, files := px.asks.Load(), px.files.Load()
 		a.start()
 		w := a.writeNotes(wo, "tablet note", 15*time.Millisecond, pending)
-		// Where to kill: during start-up and the reset (0), while the first or the second page is
-		// built, travels or is stored (1, 2), or once the bootstrap is done, during the catch-up
-		// and verification that follow it (3).
-		switch at := rand.IntN(4); at {
+		// Where to kill: during start-up and the reset (0), once the hub was asked for the
+		// snapshot (1), while the file travels (2), while it is applied (3), or once the bootstrap
+		// is done, during the catch-up and verification that follow it (4).
+		at := rand.IntN(5)
+		stages[at]++
+		reached := func() bool {
+			switch at {
+			case 1:
+				return px.asks.Load() > asks
+			case 2:
+				return px.files.Load() > files
+			case 3:
+				return strings.Contains(a.lastLog(), logApplyingFile)
+			}
+			return false
+		}
+		switch at {
 		case 0:
 			time.Sleep(jitter(150 * time.Millisecond))
 		default:
 			hubtest.CheckFor(t, 60*time.Second, 2*time.Millisecond, func() error {
-				if (at < 3 && px.pages.Load() >= int64(at)) || strings.Contains(a.lastLog(), logBootstrapDone) {
+				if reached() || strings.Contains(a.lastLog(), logBootstrapDone) {
 					return nil
 				}
-				return fmt.Errorf("run %d: %d snapshot pages asked, waiting for stage %d", i, px.pages.Load(), at)
+				return fmt.Errorf("run %d: waiting for stage %d (asked %d, files %d, served %d)", i, at, px.asks.Load(), px.files.Load(), px.served.Load())
 			})
-			time.Sleep(jitter(map[bool]time.Duration{true: 300 * time.Millisecond, false: 60 * time.Millisecond}[at == 3]))
+			wait := 60 * time.Millisecond
+			switch at {
+			case 2: // anywhere in the download
+				wait = time.Duration(fileSize/snapshotChunk+1) * snapshotPause
+			case 3: // anywhere in the transaction
+				wait = 150 * time.Millisecond
+			case 4:
+				wait = 300 * time.Millisecond
+			}
+			time.Sleep(jitter(wait))
 		}
 		a.kill()
 		var got []string
@@ -213,11 +246,22 @@ func TestAgentFault_Kill9DuringBootstrap(t *testing.T) {
 		acked = append(acked, got...)
 		if !strings.Contains(a.lastLog(), logBootstrapDone) {
 			midway++
+			if strings.Contains(a.lastLog(), logApplyingFile) {
+				inApply++
+			}
+		}
+		// Never half a snapshot: not bootstrapped means no row of the hub at all (the reset
+		// dropped them; the file applies in one transaction).
+		if replicaState(dir, "bootstrap_done") != "1" {
+			if n := hubRows(dir); n != 0 {
+				t.Fatalf("run %d (stage %d): the replica is not bootstrapped but holds %d rows of the hub", i, at, n)
+			}
 		}
 		if testing.Verbose() {
 			px.mu.Lock()
-			t.Logf("run %d: killed after %s, %d snapshot pages asked (served in %v), bootstrap done %v", i, time.Since(began).Round(time.Millisecond),
-				px.pages.Load(), px.took, strings.Contains(a.lastLog(), logBootstrapDone))
+			t.Logf("run %d: stage %d, killed after %s; asked %d, files %d (%d resumed, %d cut), served in %v; bootstrap done %v",
+				i, at, time.Since(began).Round(time.Millisecond), px.asks.Load()-asks, px.files.Load()-files, px.resumes.Load(), px.cut.Load(),
+				px.took, strings.Contains(a.lastLog(), logBootstrapDone))
 			px.took = nil
 			px.mu.Unlock()
 		}
@@ -259,10 +303,17 @@ func TestAgentFault_Kill9DuringBootstrap(t *testing.T) {
 	if j, _ := a.job(wo); j.Status != "in_progress" {
 		t.Errorf("agent status %s", j.Status)
 	}
-	t.Logf("%d kills (%d before the bootstrap finished), %d resets; %d notes written during the loop, %d by the office",
-		loops, midway, resets, len(acked), len(officeNotes))
+	t.Logf("%d kills (%d before the bootstrap finished, %d of them while the file was applied; by stage %v), %d resets; "+
+		"snapshot file of %d bytes asked %d times, downloads %d (%d cut by a kill, %d resumed), %d pages; %d notes written during the loop, %d by the office",
+		loops, midway, inApply, stages, resets, fileSize, px.asks.Load(), px.files.Load(), px.cut.Load(), px.resumes.Load(), px.pages.Load(), len(acked), len(officeNotes))
 	if midway == 0 {
 		t.Errorf("none of %d kills landed during a bootstrap", loops)
+	}
+	if px.pages.Load() != 0 {
+		t.Errorf("the agent asked for %d snapshot pages; it bootstraps from the file", px.pages.Load())
+	}
+	if px.cut.Load() > 2 && px.resumes.Load() == 0 {
+		t.Errorf("%d downloads were cut by a kill and none was resumed", px.cut.Load())
 	}
 }
 

@@ -34,6 +34,7 @@ import (
 	"dotmac.dev/field/hub/postgres/postgrestest"
 	"dotmac.dev/field/hub/syncsvc"
 	"dotmac.dev/field/sync/checksum"
+	"dotmac.dev/field/sync/scope"
 )
 
 // Helpers of the fault tests (fault_agent_test.go): a hub that can be stopped and started again
@@ -534,14 +535,28 @@ func (a *edgeAgent) jobNotes(wo string) (map[string]int, bool) {
 	return out, true
 }
 
-// snapshotProxy is an HTTP reverse proxy in front of the hub that counts snapshot page requests.
+// snapshotProxy is an HTTP reverse proxy in front of the hub that counts the bootstrap's requests
+// (the snapshot file's description, the file itself, and pages of the paged snapshot) and serves
+// the file slowly, so that a test can kill the agent while it is in flight.
 type snapshotProxy struct {
-	srv   *http.Server
-	url   string
-	pages atomic.Int64
-	mu    sync.Mutex
-	took  []time.Duration // how long each snapshot page took to serve
+	srv     *http.Server
+	url     string
+	asks    atomic.Int64 // GET /api/v1/sync/bootstrap (the hub builds or reuses a snapshot)
+	files   atomic.Int64 // GET /api/v1/sync/bootstrap/{id} begun
+	served  atomic.Int64 // … served to the end
+	resumes atomic.Int64 // … with a Range header (a download resumed)
+	cut     atomic.Int64 // … given up by the agent before the end (killed)
+	pages   atomic.Int64 // GET /api/v1/sync/snapshot (the paged snapshot)
+	mu      sync.Mutex
+	took    []time.Duration // how long each file or page took to serve
+	size    int64           // bytes of the last file served whole
 }
+
+// snapshotChunk bytes of the file go every snapshotPause (about 6 MB/s: a slow link).
+const (
+	snapshotChunk = 32 << 10
+	snapshotPause = 5 * time.Millisecond
+)
 
 func newSnapshotProxy(t *testing.T, hubURL string) *snapshotProxy {
 	t.Helper()
@@ -554,13 +569,42 @@ func newSnapshotProxy(t *testing.T, hubURL string) *snapshotProxy {
 	}
 	p := &snapshotProxy{url: "http://" + ln.Addr().String()}
 	p.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/api/v1/sync/snapshot" {
+		began := time.Now()
+		switch {
+		case r.URL.Path == "/api/v1/sync/bootstrap":
+			p.asks.Add(1)
+			rp.ServeHTTP(w, r)
+			return
+		case r.URL.Path == "/api/v1/sync/snapshot":
+			p.pages.Add(1)
+			rp.ServeHTTP(w, r)
+		case strings.HasPrefix(r.URL.Path, "/api/v1/sync/bootstrap/"):
+			p.files.Add(1)
+			if r.Header.Get("Range") != "" {
+				p.resumes.Add(1)
+			}
+			sw := &slowWriter{ResponseWriter: w, ctx: r.Context()}
+			cut := true // until served: the proxy panics (http.ErrAbortHandler) when the agent goes
+			defer func() {
+				if cut {
+					p.cut.Add(1)
+				}
+			}()
+			rp.ServeHTTP(sw, r)
+			if sw.err != nil || r.Context().Err() != nil {
+				return
+			}
+			cut = false
+			p.served.Add(1)
+			if sw.status == http.StatusOK {
+				p.mu.Lock()
+				p.size = sw.n
+				p.mu.Unlock()
+			}
+		default:
 			rp.ServeHTTP(w, r)
 			return
 		}
-		p.pages.Add(1)
-		began := time.Now()
-		rp.ServeHTTP(w, r)
 		p.mu.Lock()
 		p.took = append(p.took, time.Since(began))
 		p.mu.Unlock()
@@ -568,6 +612,66 @@ func newSnapshotProxy(t *testing.T, hubURL string) *snapshotProxy {
 	go p.srv.Serve(ln)
 	t.Cleanup(func() { p.srv.Close() })
 	return p
+}
+
+// slowWriter passes a response on snapshotChunk bytes at a time, snapshotPause apart.
+type slowWriter struct {
+	http.ResponseWriter
+	ctx    context.Context
+	status int
+	n      int64
+	err    error // the client went away
+}
+
+func (w *slowWriter) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *slowWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	written := 0
+	for len(b) > 0 {
+		n := min(len(b), snapshotChunk)
+		m, err := w.ResponseWriter.Write(b[:n])
+		written += m
+		w.n += int64(m)
+		if err != nil {
+			w.err = err
+			return written, err
+		}
+		if f, ok := w.ResponseWriter.(http.Flusher); ok {
+			f.Flush()
+		}
+		b = b[n:]
+		select {
+		case <-w.ctx.Done():
+			w.err = w.ctx.Err()
+			return written, w.err
+		case <-time.After(snapshotPause):
+		}
+	}
+	return written, nil
+}
+
+// hubRows counts the rows from the hub (pending = 0) in the agent's replica.
+func hubRows(dir string) int {
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "replica.db")+"?mode=ro&_pragma=busy_timeout(5000)")
+	if err != nil {
+		return -1
+	}
+	defer db.Close()
+	total := 0
+	for _, table := range scope.Default().Tables() {
+		var n int
+		if err := db.QueryRow(`SELECT count(*) FROM ` + table + ` WHERE pending = 0`).Scan(&n); err != nil {
+			return -1
+		}
+		total += n
+	}
+	return total
 }
 
 // replicaDigests reads the agent's SQLite replica (read-only; the agent may be running) and

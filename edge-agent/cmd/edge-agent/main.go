@@ -254,6 +254,7 @@ func (m *Main) Run(ctx context.Context) error {
 	hub := natsync.NewHubClient(creds.HubURL, creds.Token())
 	client := &natsync.Client{
 		Creds: creds, DB: db, Hub: hub, Logger: m.Logger, NATSURL: cfg.NATSURL, VerifyInterval: cfg.VerifyInterval,
+		Dir: cfg.DataDir,
 	}
 	client.Purge = func() error {
 		closeDB()

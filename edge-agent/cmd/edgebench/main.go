@@ -1,5 +1,9 @@
 // Command edgebench measures the edge agent's replica on this machine (issue 5, "Measure"):
 //
+//   - the bootstrap of an empty replica, device side (the bytes are there; what the tablet does
+//     with them), two ways in the same run on the same generated scope: the paged JSON snapshot
+//     (decode each page of 5,000 rows, sqlite.DB.ApplySnapshotPage) and the snapshot file
+//     (SHA-256, sqlite.DB.ApplySnapshotFile: ATTACH + INSERT … SELECT in one transaction);
 //   - one downstream change applied on a device that holds 500,000 rows (p50, p99), through the
 //     agent's own apply path (sqlite.DB.Apply: the batch, the cursor, the version guard, the
 //     rebase of a touched job), beside a bare single-row SQLite upsert in its own transaction on
@@ -14,10 +18,12 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -34,9 +40,13 @@ import (
 	_ "modernc.org/sqlite"
 
 	agent "dotmac.dev/field/edge-agent"
+	"dotmac.dev/field/edge-agent/natsync"
 	"dotmac.dev/field/edge-agent/sqlite"
 	"dotmac.dev/field/sync/change"
+	"dotmac.dev/field/sync/checksum"
 	"dotmac.dev/field/sync/hlc"
+	"dotmac.dev/field/sync/scope"
+	"dotmac.dev/field/sync/snapshot"
 )
 
 type row struct{ name, value, baseline, ratio, target, met string }
@@ -125,32 +135,15 @@ func material(id, woID string, version int64) change.Change {
 		"name": "12F drop cable", "unit": "m", "quantity_required": 120, "quantity_reserved": 120, "quantity_used": 0, "status": "reserved"})
 }
 
-// fill bootstraps n rows (work orders, materials and the fiber plant in about the proportions of
-// a technician's scope) into an empty replica through the agent's snapshot path, and returns the
-// work order ids.
-func fill(ctx context.Context, db *sqlite.DB, n int, progress string) ([]string, error) {
+// genScope generates n rows of a technician's scope (work orders, their materials and the fiber
+// plant around them, in about the proportions of a real one) in pages of 5,000, handing each to
+// page, and returns the work order ids.
+func genScope(n int, page func(p []change.Change, last bool) error) ([]string, error) {
 	rng := rand.New(rand.NewPCG(5, 9))
 	nWO := max(n/40, 10)
 	nMat := nWO * 5
 	var wos []string
-	page := make([]change.Change, 0, 5000)
-	done, pageNo := 0, 0
-	flush := func(last bool) error {
-		next := ""
-		if !last {
-			pageNo++
-			next = "p" + strconv.Itoa(pageNo)
-		}
-		if err := db.ApplySnapshotPage(ctx, 1, page, next); err != nil {
-			return err
-		}
-		done += len(page)
-		page = page[:0]
-		if done%50_000 < 5000 || last {
-			fmt.Fprintf(os.Stderr, "    %s: %d / %d rows\n", progress, done, n)
-		}
-		return nil
-	}
+	p := make([]change.Change, 0, 5000)
 	for i := 0; i < n; i++ {
 		var c change.Change
 		switch {
@@ -163,14 +156,204 @@ func fill(ctx context.Context, db *sqlite.DB, n int, progress string) ([]string,
 		default:
 			c = segment(rng, uuid.Must(uuid.NewV7()).String(), int64(i))
 		}
-		page = append(page, c)
-		if len(page) == cap(page) && i < n-1 {
-			if err := flush(false); err != nil {
+		p = append(p, c)
+		if len(p) == cap(p) || i == n-1 {
+			if err := page(p, i == n-1); err != nil {
 				return nil, err
 			}
+			p = p[:0]
 		}
 	}
-	return wos, flush(true)
+	return wos, nil
+}
+
+// fill bootstraps n generated rows into an empty replica through the agent's page path.
+func fill(ctx context.Context, db *sqlite.DB, n int, progress string) ([]string, error) {
+	done, pageNo := 0, 0
+	return genScope(n, func(p []change.Change, last bool) error {
+		next := ""
+		if !last {
+			pageNo++
+			next = "p" + strconv.Itoa(pageNo)
+		}
+		if err := db.ApplySnapshotPage(ctx, 1, p, next); err != nil {
+			return err
+		}
+		done += len(p)
+		if done%50_000 < 5000 || last {
+			fmt.Fprintf(os.Stderr, "    %s: %d / %d rows\n", progress, done, n)
+		}
+		return nil
+	})
+}
+
+// prepareBootstrap writes the same generated scope of n rows twice, as the hub serves it: the
+// paged JSON snapshot (one page per line of pages.jsonl) and the snapshot file (sync/snapshot).
+func prepareBootstrap(ctx context.Context, dir string, n int) (pages, file string, wos []string, err error) {
+	pages, file = filepath.Join(dir, "pages.jsonl"), filepath.Join(dir, "snapshot.sqlite")
+	pf, err := os.Create(pages)
+	if err != nil {
+		return "", "", nil, err
+	}
+	defer pf.Close()
+	bw := bufio.NewWriterSize(pf, 1<<20)
+	enc := json.NewEncoder(bw)
+	sdb, err := sql.Open("sqlite", "file:"+file+"?_pragma=journal_mode(OFF)&_pragma=synchronous(OFF)&_pragma=page_size(16384)")
+	if err != nil {
+		return "", "", nil, err
+	}
+	defer sdb.Close()
+	sdb.SetMaxOpenConns(1)
+	if _, err := sdb.ExecContext(ctx, snapshot.Schema); err != nil {
+		return "", "", nil, err
+	}
+	tx, err := sdb.BeginTx(ctx, nil)
+	if err != nil {
+		return "", "", nil, err
+	}
+	defer tx.Rollback()
+	reg := scope.Default()
+	sums, entityOf := map[string]*checksum.Table{}, map[string]string{}
+	pageNo := 0
+	wos, err = genScope(n, func(p []change.Change, last bool) error {
+		pageNo++
+		sp := natsync.SnapshotPage{Cursor: 1, Changes: p}
+		if !last {
+			sp.Next = "p" + strconv.Itoa(pageNo)
+		}
+		for _, c := range p {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO rows (entity, id, family, version, data) VALUES (?, ?, ?, ?, ?)`,
+				c.Entity, c.EntityID, c.Family, c.Version, string(c.Data)); err != nil {
+				return err
+			}
+			_, e, _ := reg.FamilyOf(c.Entity)
+			if sums[e.Table] == nil {
+				sums[e.Table], entityOf[e.Table] = checksum.New(e.Table), c.Entity
+			}
+			sums[e.Table].Add(c.EntityID, c.Version)
+		}
+		if last {
+			for _, t := range sums {
+				sp.Checksums = append(sp.Checksums, t)
+			}
+		}
+		return enc.Encode(sp)
+	})
+	if err != nil {
+		return "", "", nil, err
+	}
+	for name, t := range sums {
+		j, _ := json.Marshal(t)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO checksums VALUES (?, ?, ?, ?, ?)`, name, entityOf[name], int64(t.Count()), t.Digest(), string(j)); err != nil {
+			return "", "", nil, err
+		}
+	}
+	for k, v := range map[string]string{snapshot.MetaTechnician: techID, snapshot.MetaCursor: "1", snapshot.MetaFormat: snapshot.Format,
+		snapshot.MetaRows: strconv.Itoa(n), snapshot.MetaCreatedAt: time.Now().UTC().Format(time.RFC3339Nano),
+		snapshot.MetaSchemaVersion: strconv.Itoa(change.SchemaVersion)} {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO meta VALUES (?, ?)`, k, v); err != nil {
+			return "", "", nil, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return "", "", nil, err
+	}
+	return pages, file, wos, bw.Flush()
+}
+
+// bootstrapPages is the device side of the paged bootstrap: decode each page, apply it.
+func bootstrapPages(ctx context.Context, db *sqlite.DB, pages string) (int, error) {
+	f, err := os.Open(pages)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	dec := json.NewDecoder(bufio.NewReaderSize(f, 1<<20))
+	n := 0
+	for {
+		var p natsync.SnapshotPage
+		if err := dec.Decode(&p); err != nil {
+			return 0, err
+		}
+		if err := db.ApplySnapshotPage(ctx, p.Cursor, p.Changes, p.Next); err != nil {
+			return 0, err
+		}
+		n += len(p.Changes)
+		if p.Next == "" {
+			return n, nil
+		}
+	}
+}
+
+// bootstrapFile is the device side of the file bootstrap: verify the SHA-256, apply the file.
+func bootstrapFile(ctx context.Context, db *sqlite.DB, file string) (int, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return 0, err
+	}
+	_, err = io.Copy(sha256.New(), f) // the agent compares the sum with the hub's
+	f.Close()
+	if err != nil {
+		return 0, err
+	}
+	res, err := db.ApplySnapshotFile(ctx, file)
+	return res.Rows, err
+}
+
+func openReplica(ctx context.Context, dir, name string) (*sqlite.DB, error) {
+	db, err := sqlite.Open(ctx, filepath.Join(dir, name), filepath.Join(dir, agent.BlobsDir))
+	if err != nil {
+		return nil, err
+	}
+	db.DeviceID, db.TechnicianID = "bench-device", techID
+	return db, nil
+}
+
+// benchBootstrap bootstraps two empty replicas from the same scope of n rows, device side only
+// (what the tablet does once the bytes are there): by the paged JSON snapshot, then by the
+// snapshot file. It returns the replica of the paged path, open.
+func benchBootstrap(ctx context.Context, dir string, n int) (*sqlite.DB, []string, []row, error) {
+	fmt.Fprintf(os.Stderr, "==> edge bootstrap: %d rows, paged JSON and snapshot file\n", n)
+	pages, file, wos, err := prepareBootstrap(ctx, dir, n)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	db, err := openReplica(ctx, dir, agent.DatabaseFile)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	t0 := time.Now()
+	np, err := bootstrapPages(ctx, db, pages)
+	if err != nil {
+		db.Close()
+		return nil, nil, nil, fmt.Errorf("bootstrap pages: %w", err)
+	}
+	pageTook := time.Since(t0)
+	fdb, err := openReplica(ctx, dir, "replica-file.db")
+	if err != nil {
+		db.Close()
+		return nil, nil, nil, err
+	}
+	defer fdb.Close()
+	t0 = time.Now()
+	nf, err := bootstrapFile(ctx, fdb, file)
+	if err != nil {
+		db.Close()
+		return nil, nil, nil, fmt.Errorf("bootstrap file: %w", err)
+	}
+	fileTook := time.Since(t0)
+	if np != n || nf != n {
+		db.Close()
+		return nil, nil, nil, fmt.Errorf("bootstrap applied %d rows by pages, %d by the file, want %d", np, nf, n)
+	}
+	pageRate, fileRate := float64(n)/pageTook.Seconds(), float64(n)/fileTook.Seconds()
+	return db, wos, []row{
+		{name: fmt.Sprintf("edge: bootstrap of %d rows into an empty replica, paged JSON (pages of 5,000: decode + apply)", n),
+			value: fmt.Sprintf("%.0f rows/s", pageRate), baseline: pageTook.Round(time.Millisecond).String() + " in all"},
+		{name: fmt.Sprintf("edge: bootstrap of %d rows into an empty replica, snapshot file (SHA-256 + ATTACH + INSERT … SELECT, one tx)", n),
+			value: fmt.Sprintf("%.0f rows/s", fileRate), baseline: fmt.Sprintf("%.0f rows/s paged JSON", pageRate),
+			ratio: fmt.Sprintf("%.2f", fileRate/pageRate)},
+	}, nil
 }
 
 func benchOneChange(ctx context.Context, n, changes int) ([]row, error) {
@@ -179,20 +362,13 @@ func benchOneChange(ctx context.Context, n, changes int) ([]row, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, agent.DatabaseFile)
-	db, err := sqlite.Open(ctx, path, filepath.Join(dir, agent.BlobsDir))
+	db, wos, out, err := benchBootstrap(ctx, dir, n)
 	if err != nil {
 		return nil, err
 	}
 	defer db.Close()
-	db.DeviceID, db.TechnicianID = "bench-device", techID
-	fmt.Fprintf(os.Stderr, "==> edge replica: %d rows, then %d single changes\n", n, changes)
-	t0 := time.Now()
-	wos, err := fill(ctx, db, n, "bootstrap")
-	if err != nil {
-		return nil, err
-	}
-	bootstrap := time.Since(t0)
+	path := db.Path()
+	fmt.Fprintf(os.Stderr, "==> edge replica: %d rows, %d single changes\n", n, changes)
 
 	// One change per batch, as the live feed delivers them when the tablet is online: a status
 	// change of a job (rebases its local overlay) or a moved cable, in turn.
@@ -242,15 +418,13 @@ func benchOneChange(ctx context.Context, n, changes int) ([]row, error) {
 	slices.Sort(lat)
 	slices.Sort(base)
 	p := func(ds []time.Duration, q int) time.Duration { return ds[len(ds)*q/100] }
-	return []row{
-		{name: fmt.Sprintf("edge: bootstrap of %d rows into an empty replica (snapshot pages of 5,000)", n),
-			value: fmt.Sprintf("%.0f rows/s", float64(n)/bootstrap.Seconds()), baseline: bootstrap.Round(time.Millisecond).String() + " in all"},
-		{name: fmt.Sprintf("edge: one change applied on a replica of %d rows, p99 (%d changes)", n, changes), value: ms(p(lat, 99)),
+	return append(out,
+		row{name: fmt.Sprintf("edge: one change applied on a replica of %d rows, p99 (%d changes)", n, changes), value: ms(p(lat, 99)),
 			baseline: "bare upsert p99 " + ms(p(base, 99)), ratio: fmt.Sprintf("%.2f", float64(p(lat, 99))/float64(p(base, 99))),
 			target: "≤ 5 ms", met: met(p(lat, 99) <= 5*time.Millisecond)},
-		{name: "edge: one change, p50", value: ms(p(lat, 50)), baseline: "bare upsert p50 " + ms(p(base, 50)),
+		row{name: "edge: one change, p50", value: ms(p(lat, 50)), baseline: "bare upsert p50 " + ms(p(base, 50)),
 			ratio: fmt.Sprintf("%.2f", float64(p(lat, 50))/float64(p(base, 50)))},
-	}, nil
+	), nil
 }
 
 // benchAgentMemory starts the real agent, offline, on a replica of n rows, exercises its API and
