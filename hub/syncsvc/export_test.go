@@ -12,3 +12,6 @@ func (s *Service) RelayFull(ctx context.Context, roots []string) (int64, error) 
 	err := s.relayRoots(ctx, s.activeBindings(ctx), roots, nil)
 	return s.relayed.Load() - before, err
 }
+
+// RefreshLag refreshes the per-device lag gauges now (runLagLoop does every 10 s).
+func (s *Service) RefreshLag(ctx context.Context) { s.refreshLag(ctx) }

@@ -101,23 +101,48 @@ func (s *Service) refreshLag(ctx context.Context) {
 		}
 	}
 	rows.Close()
+	// Two listings for every device (the up stream's subjects, the down stream's consumers),
+	// not three JetStream API requests per device every 10 s.
+	up, down := s.pendingAll(ctx)
 	s.metrics.downPending.Reset()
 	s.metrics.upPending.Reset()
 	s.metrics.lastSeenAge.Reset()
-	var downStream njs.Stream
-	if s.js != nil {
-		downStream, _ = s.js.Stream(ctx, s.downCfg.Stream)
-	}
 	for _, d := range devs {
 		s.metrics.lastSeenAge.WithLabelValues(d.id).Set(d.age)
-		s.metrics.upPending.WithLabelValues(d.id).Set(float64(s.pendingUploads(ctx, d.id)))
-		if downStream != nil {
-			if c, err := downStream.Consumer(ctx, d.id); err == nil {
-				info := c.CachedInfo()
-				s.metrics.downPending.WithLabelValues(d.id).Set(float64(info.NumPending + uint64(info.NumAckPending)))
+		if up != nil {
+			s.metrics.upPending.WithLabelValues(d.id).Set(float64(up[s.upCfg.Subject(d.id)]))
+		}
+		if n, ok := down[d.id]; ok {
+			s.metrics.downPending.WithLabelValues(d.id).Set(float64(n))
+		}
+	}
+}
+
+// pendingAll returns the messages waiting on the up stream by subject (nil: unknown) and the
+// batches each durable consumer of the down stream (a device) has not acknowledged yet.
+func (s *Service) pendingAll(ctx context.Context) (map[string]uint64, map[string]uint64) {
+	if s.js == nil {
+		return nil, nil
+	}
+	var up map[string]uint64
+	if s.up != nil {
+		if st, err := s.js.Stream(ctx, s.upCfg.Stream); err == nil {
+			if info, err := st.Info(ctx, njs.WithSubjectFilter(s.upCfg.Subject(">"))); err == nil {
+				up = info.State.Subjects
+				if up == nil {
+					up = map[string]uint64{}
+				}
 			}
 		}
 	}
+	down := map[string]uint64{}
+	if st, err := s.js.Stream(ctx, s.downCfg.Stream); err == nil {
+		l := st.ListConsumers(ctx)
+		for info := range l.Info() {
+			down[info.Name] = info.NumPending + uint64(info.NumAckPending)
+		}
+	}
+	return up, down
 }
 
 // DownLag returns how many batches of its feed a device has not acknowledged yet (-1: unknown).

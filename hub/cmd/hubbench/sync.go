@@ -35,6 +35,8 @@ func init() { register("sync", benchSync) }
 var (
 	syncDevices = flag.Int("sync-devices", 0, "sync: simulated devices for the propagation figure (0: 1,000, or 20 with -quick)")
 	syncRate    = flag.Int("sync-rate", 0, "sync: office changes per second for the propagation figure (0: 200, or 50 with -quick)")
+	syncSecs    = flag.Int("sync-secs", 0, "sync: seconds of changes for the propagation figure (0: 10, or 3 with -quick)")
+	syncTrace   = flag.Bool("sync-trace", false, "sync: print propagation p50/p99/max per half second of changes (where a tail comes from)")
 	syncPhases  = flag.String("sync-phases", "bootstrap,reconnect,propagation", "sync: the phases to run (comma-separated)")
 )
 
@@ -100,6 +102,9 @@ func benchSync(ctx context.Context, e *Env) ([]Row, error) {
 	devices, rate, secs := 1000, 200, 10
 	if e.Quick {
 		devices, rate, secs = 20, 50, 3
+	}
+	if *syncSecs > 0 {
+		secs = *syncSecs
 	}
 	if *syncDevices > 0 {
 		devices = *syncDevices
@@ -618,9 +623,30 @@ func propagation(ctx context.Context, h *Hub, svc *syncsvc.Service, dir string, 
 	}
 	mu.Lock()
 	defer mu.Unlock()
+	var t0 time.Time
+	perSec := map[int][]time.Duration{}
 	for k, t := range sent {
+		if t0.IsZero() || t.Before(t0) {
+			t0 = t
+		}
 		if a, ok := arrived[k]; ok {
 			lat = append(lat, max(0, a.Sub(t)))
+		}
+	}
+	if *syncTrace {
+		for k, t := range sent {
+			if a, ok := arrived[k]; ok {
+				sec := int(t.Sub(t0) / (500 * time.Millisecond))
+				perSec[sec] = append(perSec[sec], a.Sub(t))
+			}
+		}
+		for sec := 0; sec < 2*secs+2; sec++ {
+			l := perSec[sec]
+			if len(l) == 0 {
+				continue
+			}
+			slices.Sort(l)
+			fmt.Fprintf(os.Stderr, "t=%4.1fs n=%d p50=%s p99=%s max=%s\n", float64(sec)/2, len(l), Percentile(l, 50), Percentile(l, 99), l[len(l)-1])
 		}
 	}
 	if len(lat) == 0 {
