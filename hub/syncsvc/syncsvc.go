@@ -303,3 +303,6 @@ func collectStrings(rows interface {
 	}
 	return out, rows.Err()
 }
+
+// JetStream returns the hub's JetStream context (nil before Start): for tools and benchmarks.
+func (s *Service) JetStream() njs.JetStream { return s.js }

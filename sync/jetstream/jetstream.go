@@ -47,7 +47,14 @@ type Config struct {
 	PollWait time.Duration
 	// ConsumerInactive removes durable consumers idle this long; 0 never does.
 	ConsumerInactive time.Duration
+	// MaxConsumers bounds the stream's durable consumers: one per device on each feed. It must
+	// be set: a stream without one gets the server's default, 1,000 since nats-server 2.12,
+	// and the 1,001st tablet could never consume.
+	MaxConsumers int
 }
+
+// MaxDevices is the consumers each feed allows (MaxConsumers): the devices one hub serves.
+const MaxDevices = 100_000
 
 // Down is the configuration of the downstream feed (hub → devices).
 func Down() Config {
@@ -61,6 +68,8 @@ func Down() Config {
 		Storage:    jetstream.FileStorage,
 		AckWait:    30 * time.Second,
 		PollWait:   5 * time.Second,
+		// One durable consumer per device.
+		MaxConsumers: MaxDevices,
 	}
 }
 
@@ -75,6 +84,8 @@ func Up() Config {
 		Storage:    jetstream.FileStorage,
 		AckWait:    30 * time.Second,
 		PollWait:   5 * time.Second,
+		// One durable consumer per device (the hub's applier).
+		MaxConsumers: MaxDevices,
 	}
 }
 
@@ -84,16 +95,17 @@ func (c Config) Subject(key string) string { return c.Prefix + "." + key }
 // StreamConfig returns the JetStream stream configuration.
 func (c Config) StreamConfig() jetstream.StreamConfig {
 	return jetstream.StreamConfig{
-		Name:        c.Stream,
-		Description: "DotMac Field sync feed " + c.Prefix,
-		Subjects:    []string{c.Prefix + ".>"},
-		Retention:   c.Retention,
-		MaxAge:      c.MaxAge,
-		Duplicates:  c.Duplicates,
-		Replicas:    max(c.Replicas, 1),
-		Storage:     c.Storage,
-		Discard:     jetstream.DiscardOld,
-		AllowDirect: true,
+		Name:         c.Stream,
+		Description:  "DotMac Field sync feed " + c.Prefix,
+		Subjects:     []string{c.Prefix + ".>"},
+		Retention:    c.Retention,
+		MaxAge:       c.MaxAge,
+		Duplicates:   c.Duplicates,
+		Replicas:     max(c.Replicas, 1),
+		Storage:      c.Storage,
+		Discard:      jetstream.DiscardOld,
+		AllowDirect:  true,
+		MaxConsumers: c.MaxConsumers,
 	}
 }
 

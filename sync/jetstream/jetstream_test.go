@@ -359,3 +359,33 @@ func TestFeed_Bind(t *testing.T) {
 		t.Fatalf("Head = %d, %v", head, err)
 	}
 }
+
+// More devices than the server's default consumer limit per stream (1,000) each get their
+// durable consumer on both feeds.
+func TestFeed_MoreThanAThousandDevices(t *testing.T) {
+	js := connect(t, startServer(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, base := range []jetstream.Config{jetstream.Down(), jetstream.Up()} {
+		cfg := testConfig(base, streams.Add(1))
+		// A stream made by an earlier hub, without the limit, is updated in place.
+		old := cfg
+		old.MaxConsumers = 0
+		if _, err := jetstream.New(ctx, js, old); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := jetstream.New(ctx, js, cfg); err != nil {
+			t.Fatalf("update of an earlier stream: %v", err)
+		}
+		st, err := js.Stream(ctx, cfg.Stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 1001 {
+			dev := fmt.Sprintf("dev-%d", i)
+			if _, err := st.CreateOrUpdateConsumer(ctx, cfg.ConsumerConfig(dev, dev, 0)); err != nil {
+				t.Fatalf("%s: consumer %d: %v", cfg.Stream, i+1, err)
+			}
+		}
+	}
+}
