@@ -162,21 +162,7 @@ func TestSync_OfflineDayThenConverge(t *testing.T) {
 		t.Fatalf("the attachment's content was not uploaded before its change: %v", h.Order)
 	}
 	// Same checksums on both sides.
-	checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
-		local, err := a.db.Checksums(ctx)
-		if err != nil {
-			return err
-		}
-		h.Mu.Lock()
-		hub := h.ChecksumsLocked()
-		h.Mu.Unlock()
-		for i := range local {
-			if local[i].Digest() != hub[i].Digest() {
-				return fmt.Errorf("table %s differs", local[i].Name)
-			}
-		}
-		return nil
-	})
+	a.checksumsEqual()
 }
 
 // TestSync_ParkOn4xxRetryOn5xx: content the hub refuses (4xx) parks that upload with its data

@@ -35,19 +35,11 @@ const snapshotReuse = 30 * time.Second
 // snapshotKeep is how long a snapshot file stays downloadable (for resumed downloads).
 const snapshotKeep = 2 * time.Hour
 
-// Snapshot describes a bootstrap snapshot; the file is GET /api/v1/sync/bootstrap/{id}.
+// Snapshot is a bootstrap snapshot file on the hub: its description (snapshot.Info, the answer of
+// GET /api/v1/sync/bootstrap; the file is GET /api/v1/sync/bootstrap/{id}) and where it lies.
 type Snapshot struct {
-	ID           string            `json:"id"`
-	Format       string            `json:"format"`
-	TechnicianID string            `json:"technician_id"`
-	Cursor       uint64            `json:"cursor"` // consume the feed after this DMF_DOWN sequence
-	Rows         int               `json:"rows"`
-	Size         int64             `json:"size"`
-	SHA256       string            `json:"sha256"`
-	CreatedAt    time.Time         `json:"created_at"`
-	URL          string            `json:"url"`
-	Tables       []*checksum.Table `json:"tables"`
-	path         string
+	snapshot.Info
+	path string
 }
 
 // tableOf returns the replica table of an entity (scope declaration).
@@ -226,7 +218,7 @@ func (s *Service) Bootstrap(ctx context.Context, tech string) (*Snapshot, error)
 		return nil, err
 	}
 	s.cleanSnapshots()
-	if snap := s.latestSnapshot(tech); snap != nil && s.now().Sub(snap.CreatedAt) < snapshotReuse && s.feedHolds(ctx, snap.Cursor) {
+	if snap := s.latestSnapshot(tech); snap != nil && s.now().Sub(snap.CreatedAt) < snapshotReuse && s.feedHolds(ctx, uint64(snap.Cursor)) {
 		return snap, nil
 	}
 	return s.BuildSnapshot(ctx, tech)
@@ -325,8 +317,8 @@ func (s *Service) BuildSnapshot(ctx context.Context, tech string) (*Snapshot, er
 		return nil, err
 	}
 	id := fmt.Sprintf("%s-%d-%s", tech, head, sum[:12])
-	snap := &Snapshot{ID: id, Format: SnapshotFormat, TechnicianID: tech, Cursor: head, Rows: n, Size: size, SHA256: sum,
-		CreatedAt: created, URL: "/api/v1/sync/bootstrap/" + id, Tables: list, path: filepath.Join(s.snapDir, id+".sqlite")}
+	snap := &Snapshot{Info: snapshot.Info{ID: id, Format: SnapshotFormat, TechnicianID: tech, Cursor: change.Cursor(head), Rows: n,
+		Size: size, SHA256: sum, CreatedAt: created, URL: "/api/v1/sync/bootstrap/" + id, Tables: list}, path: filepath.Join(s.snapDir, id+".sqlite")}
 	if err := os.Rename(tmpPath, snap.path); err != nil {
 		return nil, err
 	}
@@ -500,7 +492,7 @@ func (s *Service) SnapshotPage(ctx context.Context, tech, token string, size int
 		return nil, err
 	}
 	defer rows.Close()
-	p := &SnapshotPage{SnapshotID: snap.ID, Cursor: snap.Cursor, TotalRows: snap.Rows, Changes: make([]change.Change, 0, size)}
+	p := &SnapshotPage{SnapshotID: snap.ID, Cursor: uint64(snap.Cursor), TotalRows: snap.Rows, Changes: make([]change.Change, 0, size)}
 	last := after
 	more := false
 	for rows.Next() {

@@ -322,7 +322,7 @@ func (a *Area) handleBootstrapFile(c *gin.Context, d *deviceAuth) {
 	defer f.Close()
 	c.Header("ETag", `"`+snap.SHA256+`"`)
 	c.Header("X-Snapshot-SHA256", snap.SHA256)
-	c.Header("X-Sync-Cursor", strconv.FormatUint(snap.Cursor, 10))
+	c.Header("X-Sync-Cursor", strconv.FormatUint(uint64(snap.Cursor), 10))
 	c.Header("Content-Type", "application/vnd.sqlite3")
 	c.Header("Cache-Control", "private, no-transform")
 	http.ServeContent(c.Writer, c.Request, snap.ID+".sqlite", snap.CreatedAt, f)
