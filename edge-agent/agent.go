@@ -23,6 +23,9 @@ const (
 	ECONFLICT     = "conflict"
 	ERATELIMITED  = "rate_limited"
 	EINTERNAL     = "internal"
+	// EUNAVAILABLE is a transient refusal (503, Retry-After): the replica is busy, e.g. while a
+	// bootstrap or reset rewrites it in one transaction. The PWA retries with the same client id.
+	EUNAVAILABLE = "unavailable"
 )
 
 // Error is a failure with a code and a message safe to show to the technician.

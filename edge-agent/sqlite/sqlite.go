@@ -16,7 +16,8 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+	msqlite "modernc.org/sqlite" // database/sql driver "sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"dotmac.dev/field/migrations"
 	"dotmac.dev/field/sync/hlc"
@@ -232,3 +233,14 @@ const (
 	surveyResponseTable = "survey_responses"
 	fiberFeaturesTable  = "fiber_features"
 )
+
+// IsBusy reports whether err is SQLite's "database is locked" after the busy timeout: another
+// transaction (a bootstrap or a reset rewriting the replica) held the write lock throughout.
+func IsBusy(err error) bool {
+	var se *msqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	code := se.Code() & 0xff
+	return code == sqlite3.SQLITE_BUSY || code == sqlite3.SQLITE_LOCKED
+}

@@ -131,7 +131,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // writeError is the one place errors become HTTP statuses.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *agent.Error
-	if !errors.As(err, &e) {
+	switch {
+	case errors.As(err, &e):
+	case sqlite.IsBusy(err):
+		s.Logger.Warn("replica busy", "method", r.Method, "path", r.URL.Path, "err", err)
+		e = &agent.Error{Code: agent.EUNAVAILABLE, Message: "this tablet is updating its copy of your jobs: nothing was saved yet, it will be tried again in a few seconds"}
+	default:
 		s.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		e = &agent.Error{Code: agent.EINTERNAL, Message: "something went wrong on this tablet"}
 	}
@@ -141,13 +146,17 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			agent.EINVALID: http.StatusBadRequest, agent.EUNAUTHORIZED: http.StatusUnauthorized,
 			agent.EFORBIDDEN: http.StatusForbidden, agent.ENOTFOUND: http.StatusNotFound,
 			agent.ECONFLICT: http.StatusConflict, agent.ERATELIMITED: http.StatusTooManyRequests,
+			agent.EUNAVAILABLE: http.StatusServiceUnavailable,
 		}[e.Code]
 		if status == 0 {
 			status = http.StatusInternalServerError
 		}
 	}
-	if status == http.StatusTooManyRequests {
+	switch status {
+	case http.StatusTooManyRequests:
 		w.Header().Set("Retry-After", "60")
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "5")
 	}
 	writeJSON(w, status, field.ErrorResponse{Error: field.ErrorBody{Code: e.Code, Message: e.Message, Fields: e.Fields}})
 }
