@@ -318,10 +318,7 @@ func TestSync_ChecksumRepair(t *testing.T) {
 	h := newFakeHub(t)
 	a := startAgent(t, h)
 	ctx := context.Background()
-	var jobs []string
-	for range 20 {
-		jobs = append(jobs, h.SeedJob())
-	}
+	jobs := seedJobs(h, 20)
 	a.waitJob(jobs[19], "")
 	a.waitBootstrapped()
 	h.Mu.Lock()
@@ -412,6 +409,15 @@ func TestSync_AuthFailurePurges(t *testing.T) {
 	}
 }
 
+// seedJobs seeds n jobs on the hub and returns their ids.
+func seedJobs(h *fakeHub, n int) []string {
+	var jobs []string
+	for range n {
+		jobs = append(jobs, h.SeedJob())
+	}
+	return jobs
+}
+
 // bootstrapFiles lists what is left in the agent's bootstrap directory.
 func (a *agentHarness) bootstrapFiles() []string {
 	entries, _ := os.ReadDir(filepath.Join(a.dir, agent.BootstrapDir))
@@ -426,10 +432,7 @@ func (a *agentHarness) bootstrapFiles() []string {
 // the file, no page), its checksums equal the hub's, and no file is left behind.
 func TestSync_BootstrapFromFile(t *testing.T) {
 	h := newFakeHub(t)
-	var jobs []string
-	for range 30 {
-		jobs = append(jobs, h.SeedJob())
-	}
+	jobs := seedJobs(h, 30)
 	a := startAgent(t, h)
 	a.waitBootstrapped()
 	for _, wo := range jobs {
@@ -471,10 +474,7 @@ func (a *agentHarness) checksumsEqual() {
 // and applies it.
 func TestSync_BootstrapFileResumes(t *testing.T) {
 	h := newFakeHub(t)
-	var jobs []string
-	for range 30 {
-		jobs = append(jobs, h.SeedJob())
-	}
+	jobs := seedJobs(h, 30)
 	h.HoldFileAt = 5000
 	a := startAgent(t, h)
 	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {

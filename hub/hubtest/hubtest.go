@@ -56,40 +56,15 @@ func RedisURL(t testing.TB) string {
 // New starts a hub for t and stops it when t ends.
 func New(t testing.TB, o Options) *Env {
 	t.Helper()
-	cfg := app.DefaultConfig()
-	cfg.DatabaseURL = postgrestest.NewDatabase(t)
-	cfg.RedisURL = RedisURL(t)
-	cfg.NATSURL = ""
-	cfg.NATSListen = "127.0.0.1:-1"
-	cfg.DataDir = t.TempDir()
-	cfg.JWTKeys = "test:" + strings.Repeat("k", 40)
+	cfg := Config(t)
 	cfg.Worker = o.Worker
-	cfg.DBMaxConns = 10
-	cfg.RateLimit = 100000
 	if o.RateLimit > 0 {
 		cfg.RateLimit = o.RateLimit
 	}
 	if o.Configure != nil {
 		o.Configure(&cfg)
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if os.Getenv("HUBTEST_LOG") != "" {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	a := app.New(cfg, logger)
-	a.HashParams = CheapHash
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := a.Open(ctx, true); err != nil {
-		cancel()
-		a.Close()
-		t.Fatal(err)
-	}
-	a.Server.Limiter.Prefix = postgres.NewID() + ":"
-	if o.Demo {
-		if _, err := a.SeedDemo(ctx, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	a, ctx, cancel := Open(t, cfg, o.Demo)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -105,6 +80,51 @@ func New(t testing.TB, o Options) *Env {
 		a.Close()
 	})
 	return &Env{T: t, App: a, DB: a.DB, URL: "http://" + ln.Addr().String()}
+}
+
+// Config is the configuration New starts a hub with: a database of its own, Redis, an embedded
+// NATS on a free port, a temporary data directory, no worker and a rate limit tests never reach.
+func Config(t testing.TB) app.Config {
+	t.Helper()
+	cfg := app.DefaultConfig()
+	cfg.DatabaseURL = postgrestest.NewDatabase(t)
+	cfg.RedisURL = RedisURL(t)
+	cfg.NATSURL = ""
+	cfg.NATSListen = "127.0.0.1:-1"
+	cfg.DataDir = t.TempDir()
+	cfg.JWTKeys = "test:" + strings.Repeat("k", 40)
+	cfg.Worker = false
+	cfg.DBMaxConns = 10
+	cfg.RateLimit = 100000
+	return cfg
+}
+
+// Open opens a hub App for cfg (migrated, and seeded with the demo data when demo is set), with
+// cheap password hashing and a rate-limit namespace of its own (HUBTEST_LOG=1 shows its log).
+// The caller serves it and, when done, cancels ctx and closes it.
+func Open(t testing.TB, cfg app.Config, demo bool) (*app.App, context.Context, context.CancelFunc) {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if os.Getenv("HUBTEST_LOG") != "" {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	a := app.New(cfg, logger)
+	a.HashParams = CheapHash
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := a.Open(ctx, true); err != nil {
+		cancel()
+		a.Close()
+		t.Fatal(err)
+	}
+	a.Server.Limiter.Prefix = postgres.NewID() + ":"
+	if demo {
+		if _, err := a.SeedDemo(ctx, nil); err != nil {
+			cancel()
+			a.Close()
+			t.Fatal(err)
+		}
+	}
+	return a, ctx, cancel
 }
 
 // Response is a decoded answer.

@@ -91,6 +91,16 @@ func (a *Area) formItemEdit(c *gin.Context) {
 		a.renderItem(c, http.StatusBadRequest, it, in, f, "Check the fields marked below.")
 		return
 	}
+	a.saveItem(c, it, in, u, " Your changes were not saved; the form shows the current values.", func(saved *Item) string {
+		return "Saved " + saved.SKU + " " + saved.Name
+	})
+}
+
+// saveItem applies u to item it (in is the form as typed) and redirects to the item with the
+// flash done(saved); a conflict shows the current values with the message and note, a refusal
+// the form with its fields.
+func (a *Area) saveItem(c *gin.Context, it *Item, in itemForm, u ItemUpdate, note string, done func(*Item) string) {
+	ctx := c.Request.Context()
 	saved, err := a.Svc.UpdateItem(ctx, it.ID, u)
 	if err != nil {
 		a.editError(c, err, func(msg string) {
@@ -99,13 +109,13 @@ func (a *Area) formItemEdit(c *gin.Context) {
 				web.Error(c, err)
 				return
 			}
-			a.renderItem(c, http.StatusConflict, cur, itemFormOf(cur), map[string]string{}, msg+" Your changes were not saved; the form shows the current values.")
+			a.renderItem(c, http.StatusConflict, cur, itemFormOf(cur), map[string]string{}, msg+note)
 		}, func(status int, e *hub.Error) {
 			a.renderItem(c, status, it, in, e.Fields, e.Message)
 		})
 		return
 	}
-	a.s.Flash(c, "Saved "+saved.SKU+" "+saved.Name)
+	a.s.Flash(c, done(saved))
 	c.Redirect(http.StatusSeeOther, "/admin/inventory/items/"+saved.ID)
 }
 
@@ -123,26 +133,12 @@ func (a *Area) formItemActive(c *gin.Context) {
 		a.renderItem(c, http.StatusBadRequest, it, itemFormOf(it), f, "The form could not be read.")
 		return
 	}
-	saved, err := a.Svc.UpdateItem(ctx, it.ID, ItemUpdate{IsActive: &active, Version: v})
-	if err != nil {
-		a.editError(c, err, func(msg string) {
-			cur, err := a.Svc.FindItemByID(ctx, it.ID)
-			if err != nil {
-				web.Error(c, err)
-				return
-			}
-			a.renderItem(c, http.StatusConflict, cur, itemFormOf(cur), map[string]string{}, msg)
-		}, func(status int, e *hub.Error) {
-			a.renderItem(c, status, it, itemFormOf(it), e.Fields, e.Message)
-		})
-		return
-	}
-	if active {
-		a.s.Flash(c, saved.SKU+" is active again")
-	} else {
-		a.s.Flash(c, saved.SKU+" is deactivated: it no longer shows in pick lists")
-	}
-	c.Redirect(http.StatusSeeOther, "/admin/inventory/items/"+saved.ID)
+	a.saveItem(c, it, itemFormOf(it), ItemUpdate{IsActive: &active, Version: v}, "", func(saved *Item) string {
+		if active {
+			return saved.SKU + " is active again"
+		}
+		return saved.SKU + " is deactivated: it no longer shows in pick lists"
+	})
 }
 
 // parseActive reads active=true|false.

@@ -169,6 +169,24 @@ func scanItem(row pgx.Row) (*Item, error) {
 	return &it, nil
 }
 
+// checkText checks an optional text update v: when set, norm(*v) must not be blank nor longer
+// than max characters. It returns the normalised value to store (v itself when it is nil or
+// invalid).
+func checkText(f hub.Fields, field string, v *string, max int, norm func(string) string) *string {
+	if v == nil {
+		return nil
+	}
+	switch n := norm(*v); {
+	case n == "":
+		f.Add(field, "must not be blank")
+	case len(n) > max:
+		f.Add(field, fmt.Sprintf("is longer than %d characters", max))
+	default:
+		return &n
+	}
+	return v
+}
+
 func checkNonNegative(f hub.Fields, field string, v *float64) {
 	if v != nil && (math.IsNaN(*v) || math.IsInf(*v, 0) || *v < 0 || *v > MaxQuantity) {
 		f.Add(field, "must be a number of 0 or more")
@@ -230,24 +248,8 @@ func (s *Service) UpdateItem(ctx context.Context, id string, u ItemUpdate) (*Ite
 		return nil, hub.Errorf(hub.ENOTFOUND, "no such item")
 	}
 	f := hub.Fields{}
-	if u.Name != nil {
-		if n := strings.TrimSpace(*u.Name); n == "" {
-			f.Add("name", "must not be blank")
-		} else if len(n) > 200 {
-			f.Add("name", "is longer than 200 characters")
-		} else {
-			u.Name = &n
-		}
-	}
-	if u.Unit != nil {
-		if n := strings.TrimSpace(*u.Unit); n == "" {
-			f.Add("unit", "must not be blank")
-		} else if len(n) > 20 {
-			f.Add("unit", "is longer than 20 characters")
-		} else {
-			u.Unit = &n
-		}
-	}
+	u.Name = checkText(f, "name", u.Name, 200, strings.TrimSpace)
+	u.Unit = checkText(f, "unit", u.Unit, 20, strings.TrimSpace)
 	checkNonNegative(f, "unit_cost", u.UnitCost)
 	checkNonNegative(f, "reorder_level", u.ReorderLevel)
 	if err := f.Err(); err != nil {
@@ -414,24 +416,8 @@ func (s *Service) UpdateLocation(ctx context.Context, id string, u LocationUpdat
 		return nil, hub.Errorf(hub.ENOTFOUND, "no such location")
 	}
 	f := hub.Fields{}
-	if u.Name != nil {
-		if n := strings.TrimSpace(*u.Name); n == "" {
-			f.Add("name", "must not be blank")
-		} else if len(n) > 200 {
-			f.Add("name", "is longer than 200 characters")
-		} else {
-			u.Name = &n
-		}
-	}
-	if u.Code != nil {
-		if c := strings.ToUpper(strings.TrimSpace(*u.Code)); c == "" {
-			f.Add("code", "must not be blank")
-		} else if len(c) > 32 {
-			f.Add("code", "is longer than 32 characters")
-		} else {
-			u.Code = &c
-		}
-	}
+	u.Name = checkText(f, "name", u.Name, 200, strings.TrimSpace)
+	u.Code = checkText(f, "code", u.Code, 32, func(c string) string { return strings.ToUpper(strings.TrimSpace(c)) })
 	if u.Address != nil && len(*u.Address) > 500 {
 		f.Add("address", "is longer than 500 characters")
 	}

@@ -23,7 +23,6 @@ import (
 	"github.com/google/uuid"
 
 	"dotmac.dev/field/hub/hubtest"
-	"dotmac.dev/field/hub/syncsvc"
 )
 
 // These tests run the REAL edge agent (the edge-agent binary, built from ../../edge-agent) against
@@ -173,25 +172,7 @@ func (h *harness) startAgent(tech, email, password string) *edgeAgent {
 	t := h.t
 	t.Helper()
 	bin := buildAgent(t)
-	r := h.env.Do("POST", "/api/v1/devices", h.admin, map[string]string{"technician_id": tech, "name": "tablet " + email})
-	if r.Status != http.StatusCreated {
-		t.Fatalf("create device: %d %s", r.Status, r.Body)
-	}
-	var nd syncsvc.NewDevice
-	r.JSON(t, &nd)
-	dir := t.TempDir()
-	var out bytes.Buffer
-	enroll := exec.Command(bin, "enroll", "--hub", h.env.URL, "--code", nd.EnrollmentCode, "--data", dir)
-	enroll.Stdout, enroll.Stderr = &out, &out
-	if err := enroll.Run(); err != nil {
-		t.Fatalf("edge-agent enroll: %v\n%s", err, out.String())
-	}
-	var cred struct {
-		DeviceID string `json:"device_id"`
-	}
-	if b, err := os.ReadFile(filepath.Join(dir, "credentials.json")); err == nil {
-		json.Unmarshal(b, &cred)
-	}
+	dir, device := enrollAgent(t, h.env.URL, h.admin, tech)
 	proxy := newLinkProxy(t, strings.TrimPrefix(h.env.App.NATS.ClientURL(), "nats://"))
 	addr := freePort(t)
 	logs := &lockedBuffer{}
@@ -211,7 +192,7 @@ func (h *harness) startAgent(tech, email, password string) *edgeAgent {
 			logs.mu.Unlock()
 		}
 	})
-	a := &edgeAgent{t: t, base: "http://" + addr, proxy: proxy, device: cred.DeviceID}
+	a := &edgeAgent{t: t, base: "http://" + addr, proxy: proxy, device: device}
 	hubtest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
 		res, err := http.Get(a.base + "/readyz")
 		if err != nil {
@@ -247,26 +228,36 @@ func tail(s string, n int) string {
 // do calls the agent's local API.
 func (a *edgeAgent) do(method, path string, body, out any) (int, string) {
 	a.t.Helper()
+	st, b, err := callJSON(http.DefaultClient, method, a.base+path, a.token, body, out)
+	if err != nil {
+		a.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return st, b
+}
+
+// callJSON sends body as JSON (with a bearer token when not empty) and decodes a 2xx answer into
+// out; it returns the status and the answer's text.
+func callJSON(client *http.Client, method, url, token string, body, out any) (int, string, error) {
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
-	req, _ := http.NewRequest(method, a.base+path, rd)
+	req, _ := http.NewRequest(method, url, rd)
 	req.Header.Set("Content-Type", "application/json")
-	if a.token != "" {
-		req.Header.Set("Authorization", "Bearer "+a.token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := client.Do(req)
 	if err != nil {
-		a.t.Fatalf("%s %s: %v", method, path, err)
+		return 0, "", err
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	if out != nil && res.StatusCode < 300 {
 		json.Unmarshal(b, out)
 	}
-	return res.StatusCode, string(b)
+	return res.StatusCode, string(b), nil
 }
 
 type agentJob struct {

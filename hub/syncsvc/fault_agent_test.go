@@ -164,18 +164,7 @@ func TestAgentFault_Kill9DuringBootstrap(t *testing.T) {
 	waitOnAgent(t, a.edgeAgent, wo)
 	officeNotes := []string{waitFedFromFeed(t, a.edgeAgent, dir, wo, office)}
 	link.Cut()
-	if j, _ := a.job(wo); j.Status == "scheduled" {
-		a.transition(wo, "accept", nil)
-	}
-	a.transition(wo, "start", nil)
-	var offline []string
-	for i := range 3 {
-		body := fmt.Sprintf("offline note %d", i)
-		if st, b := a.do("POST", "/api/v1/field/jobs/"+wo+"/notes", map[string]any{"body": body, "client_ref": uuid.NewString()}, nil); st >= 300 {
-			t.Fatalf("offline note: %d %s", st, b)
-		}
-		offline = append(offline, body)
-	}
+	offline := a.workOffline(wo, 3)
 	a.kill()
 	link.Restore()
 	px.mu.Lock()
@@ -548,18 +537,7 @@ func TestAgentFault_RetentionExceeded(t *testing.T) {
 	first := waitFedFromFeed(t, a.edgeAgent, dir, wo, office)
 
 	link.Cut()
-	if j, _ := a.job(wo); j.Status == "scheduled" {
-		a.transition(wo, "accept", nil)
-	}
-	a.transition(wo, "start", nil)
-	var offline []string
-	for i := range 3 {
-		b := fmt.Sprintf("offline note %d", i)
-		if st, body := a.do("POST", "/api/v1/field/jobs/"+wo+"/notes", map[string]any{"body": b, "client_ref": uuid.NewString()}, nil); st >= 300 {
-			t.Fatalf("offline note: %d %s", st, body)
-		}
-		offline = append(offline, b)
-	}
+	offline := a.workOffline(wo, 3)
 	if st := a.status(); st["pending_uploads"] == float64(0) {
 		t.Fatalf("no pending work: %v", st)
 	}
@@ -683,4 +661,23 @@ func TestAgentFault_ClockSkew24h(t *testing.T) {
 		}
 		waitChecksumsEqual(t, func() *syncsvc.Service { return h.svc }, h.techs[tb.email], tb.dir)
 	}
+}
+
+// workOffline is the technician's work while the link is cut: job wo accepted (when still
+// scheduled) and started, then n notes. It returns the notes' bodies.
+func (a *edgeAgent) workOffline(wo string, n int) []string {
+	a.t.Helper()
+	if j, _ := a.job(wo); j.Status == "scheduled" {
+		a.transition(wo, "accept", nil)
+	}
+	a.transition(wo, "start", nil)
+	var offline []string
+	for i := range n {
+		body := fmt.Sprintf("offline note %d", i)
+		if st, b := a.do("POST", "/api/v1/field/jobs/"+wo+"/notes", map[string]any{"body": body, "client_ref": uuid.NewString()}, nil); st >= 300 {
+			a.t.Fatalf("offline note: %d %s", st, b)
+		}
+		offline = append(offline, body)
+	}
+	return offline
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -31,7 +30,6 @@ import (
 	"dotmac.dev/field/hub/app"
 	"dotmac.dev/field/hub/hubtest"
 	"dotmac.dev/field/hub/postgres"
-	"dotmac.dev/field/hub/postgres/postgrestest"
 	"dotmac.dev/field/hub/syncsvc"
 	"dotmac.dev/field/sync/checksum"
 	"dotmac.dev/field/sync/scope"
@@ -58,16 +56,8 @@ type hubNode struct {
 // faultConfig is a hub configuration on a fresh database, with fixed addresses so that a restarted
 // hub is found where the agent left it.
 func faultConfig(t *testing.T) app.Config {
-	cfg := app.DefaultConfig()
-	cfg.DatabaseURL = postgrestest.NewDatabase(t)
-	cfg.RedisURL = hubtest.RedisURL(t)
-	cfg.NATSURL = ""
+	cfg := hubtest.Config(t)
 	cfg.NATSListen = freePort(t)
-	cfg.DataDir = t.TempDir()
-	cfg.JWTKeys = "test:" + strings.Repeat("k", 40)
-	cfg.DBMaxConns = 10
-	cfg.RateLimit = 100000
-	cfg.Worker = false
 	cfg.Addr = freePort(t)
 	cfg.PublicURL = "http://" + cfg.Addr
 	return cfg
@@ -75,24 +65,7 @@ func faultConfig(t *testing.T) app.Config {
 
 func startHubNode(t *testing.T, cfg app.Config, seed bool) *hubNode {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if os.Getenv("HUBTEST_LOG") != "" {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	a := app.New(cfg, logger)
-	a.HashParams = hubtest.CheapHash
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := a.Open(ctx, true); err != nil {
-		cancel()
-		a.Close()
-		t.Fatal(err)
-	}
-	a.Server.Limiter.Prefix = postgres.NewID() + ":"
-	if seed {
-		if _, err := a.SeedDemo(ctx, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	a, ctx, cancel := hubtest.Open(t, cfg, seed)
 	var ln net.Listener
 	hubtest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() (err error) {
 		ln, err = net.Listen("tcp", cfg.Addr)
@@ -128,26 +101,11 @@ func (n *hubNode) stop() {
 
 // do calls the hub's HTTP API.
 func (n *hubNode) do(method, path, token string, body, out any) (int, string) {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, n.url+path, rd)
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
+	st, b, err := callJSON(&http.Client{Timeout: 15 * time.Second}, method, n.url+path, token, body, out)
 	if err != nil {
 		return 0, err.Error()
 	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	if out != nil && res.StatusCode < 300 {
-		json.Unmarshal(b, out)
-	}
-	return res.StatusCode, string(b)
+	return st, b
 }
 
 func (n *hubNode) token(email, password string) string {
@@ -280,20 +238,14 @@ func enrollAgent(t *testing.T, hubURL, admin, tech string) (dir, device string) 
 	t.Helper()
 	bin := buildAgent(t)
 	var nd syncsvc.NewDevice
-	b, _ := json.Marshal(map[string]string{"technician_id": tech, "name": "tablet " + tech[:8]})
-	req, _ := http.NewRequest("POST", hubURL+"/api/v1/devices", bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+admin)
-	res, err := http.DefaultClient.Do(req)
+	st, body, err := callJSON(http.DefaultClient, "POST", hubURL+"/api/v1/devices", admin,
+		map[string]string{"technician_id": tech, "name": "tablet " + tech[:8]}, &nd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if res.StatusCode != http.StatusCreated {
-		t.Fatalf("create device: %d %s", res.StatusCode, body)
+	if st != http.StatusCreated {
+		t.Fatalf("create device: %d %s", st, body)
 	}
-	json.Unmarshal(body, &nd)
 	dir = t.TempDir()
 	var out bytes.Buffer
 	enroll := exec.Command(bin, "enroll", "--hub", hubURL, "--code", nd.EnrollmentCode, "--data", dir)
@@ -430,26 +382,11 @@ func (b *logBuffer) text() string {
 
 // try calls the agent's API without failing the test on a transport error (the agent may be down).
 func (a *edgeAgent) try(method, path string, body, out any) int {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, a.base+path, rd)
-	req.Header.Set("Content-Type", "application/json")
-	if a.token != "" {
-		req.Header.Set("Authorization", "Bearer "+a.token)
-	}
-	res, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	st, _, err := callJSON(&http.Client{Timeout: 5 * time.Second}, method, a.base+path, a.token, body, out)
 	if err != nil {
 		return 0
 	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	if out != nil && res.StatusCode < 300 {
-		json.Unmarshal(b, out)
-	}
-	return res.StatusCode
+	return st
 }
 
 // noteWriter writes notes on a job through the agent as the PWA does: a note that got no answer
