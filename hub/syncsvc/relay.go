@@ -781,11 +781,15 @@ func (s *Service) relayTech(ctx context.Context, bindings []Binding, tech string
 	}
 	// A row read by id, or found here but rooted elsewhere in the ledger (a shared row, a row
 	// that moved job), is looked up by its key.
+	isRoot := make(map[string]bool, len(roots))
+	for _, r := range roots {
+		isRoot[r] = true
+	}
 	ents, ids := []string{}, []string{}
 	for _, k := range order {
 		r := found[k]
 		_, byID := rows[r.Entity]
-		if _, ok := ledger[k]; !ok && (byID || s.isShared(bindings, r.Entity) || !slices.Contains(roots, r.Root)) {
+		if _, ok := ledger[k]; !ok && (byID || s.isShared(bindings, r.Entity) || !isRoot[r.Root]) {
 			ents, ids = append(ents, r.Entity), append(ids, r.ID)
 		}
 	}
@@ -823,7 +827,7 @@ func (s *Service) relayTech(ctx context.Context, bindings []Binding, tech string
 	// Rows the ledger holds for these roots that are no longer found.
 	candidates := map[string][]string{}
 	for k, l := range ledger {
-		if _, ok := found[k]; ok || l.evicted || !slices.Contains(roots, l.root) {
+		if _, ok := found[k]; ok || l.evicted || !isRoot[l.root] {
 			continue
 		}
 		e, id := splitKey(k)
